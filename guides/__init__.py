@@ -1,0 +1,1 @@
+"""Guides (variational families) for pyro-local models (installed as ``pyro_local.guides``)."""
