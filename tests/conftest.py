@@ -7,9 +7,7 @@ skipped where no CUDA device is present.
 """
 
 import os
-import random
 
-import numpy as np
 import pyro
 import pytest
 import torch
@@ -23,9 +21,7 @@ def pytest_runtest_setup(item):
 @pytest.fixture(autouse=True)
 def _reset_state():
     pyro.clear_param_store()
-    pyro.set_rng_seed(0)
-    random.seed(0)
-    np.random.seed(0)
+    pyro.set_rng_seed(0)  # seeds torch, numpy and random
     pyro.enable_validation(True)
     # Two cores on CI: keep torch from oversubscribing them.
     torch.set_num_threads(min(2, os.cpu_count() or 1))
