@@ -70,9 +70,10 @@ class TensorLoader:
     :param bool drop_last: drop the last, smaller batch of each epoch.
     :param int seed: the seed of every epoch's order and of the transform's randomness.
     :param callable transform: applied to the first tensor of each batch as
-        ``transform(x, generator)``, e.g. :class:`~pyro_local.data.RandomCropFlip`. The
-        generator lives on the device and is seeded from ``(seed, epoch, batch)``, so
-        augmented batches, too, are reproduced on resume.
+        ``transform(x, generator)``, e.g. :class:`~pyro_local.data.RandomCropFlip`, or
+        :func:`~pyro_local.data.binarize_dynamic` for a fresh binarization of every
+        batch. The generator lives on the device and is seeded from ``(seed, epoch,
+        batch)``, so transformed batches, too, are reproduced on resume.
 
     Example::
 

@@ -7,6 +7,7 @@ import torch
 from pyro_local.data import (
     FASHION_MNIST_CLASSES,
     CorruptDatasetError,
+    DatasetInfo,
     IDXFormatError,
     ImageData,
     Normalization,
@@ -158,3 +159,13 @@ def test_bad_arguments(fake):
         load("fashion-mnist", root=root, dtype=np.float32)
     with pytest.raises(TypeError, match="flatten: expected a bool"):
         load("fashion-mnist", root=root, flatten="yes")
+
+
+def test_another_mnist_format_dataset_by_its_info(tmp_path):
+    info = DatasetInfo("letters", ("a", "b", "c"))
+    written = write_fake_dataset(tmp_path, "letters", {Split.TRAIN: 9}, num_classes=3)
+    data = load(info, root=tmp_path, normalize="raw")
+    assert data.class_names == ("a", "b", "c") and data.num_classes == 3
+    np.testing.assert_array_equal(data.labels.numpy(), written[Split.TRAIN][1])
+    standard = load(info, root=tmp_path, dtype=torch.float64, normalize="standardize")
+    assert standard.images.mean().item() == pytest.approx(0.0, abs=1e-12)

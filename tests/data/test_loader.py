@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from pyro_local.data import RandomCropFlip, TensorLoader, derive_seed
+from pyro_local.data import RandomCropFlip, TensorLoader, binarize_dynamic, derive_seed
 
 
 def _epoch(loader):
@@ -164,3 +164,14 @@ def test_derive_seed():
     assert all(0 <= s < 2**63 for s in seeds)
     assert derive_seed(1, 2) == derive_seed(1, 2) != derive_seed(2, 1)
     assert derive_seed(1) != derive_seed(1, 0)
+
+
+def test_dynamic_binarization_as_a_transform():
+    images = torch.rand(40, 1, 4, 4)
+    loader = TensorLoader(images, torch.arange(40), batch_size=8, transform=binarize_dynamic)
+    first = torch.cat([x for x, _ in loader])
+    second = torch.cat([x for x, _ in loader])
+    assert set(first.unique().tolist()) <= {0.0, 1.0}
+    # A fresh draw per batch: the two epochs' binarizations of the same images differ.
+    order1, order2 = loader.epoch_order(0), loader.epoch_order(1)
+    assert not torch.equal(first[order1.argsort()], second[order2.argsort()])
