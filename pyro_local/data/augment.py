@@ -65,19 +65,29 @@ def crop(images, offsets, padding, fill=0.0):
             f"offsets: expected an int64 tensor of shape ({n}, 2), got {offsets.dtype} of "
             f"shape {tuple(offsets.shape)}"
         )
-    if padding == 0:
-        return images.clone()
+    if n and (offsets.min() < 0 or offsets.max() > 2 * padding):
+        raise ValueError(
+            f"offsets: expected values in [0, {2 * padding}], got values in "
+            f"[{offsets.min().item()}, {offsets.max().item()}]"
+        )
+    return _window(images, offsets, padding, fill, flip=None)
+
+
+def _window(images, offsets, padding, fill, flip):
+    # One gather from the flattened padded images: for output pixel (i, j) of example n
+    # the source is (offsets[n, 0] + i, offsets[n, 1] + j), with the column order
+    # reversed where flip[n]. One gather is several times faster than advanced
+    # indexing with four broadcast index tensors, and fusing the flip saves a copy.
+    n, c, h, w = images.shape
     padded = F.pad(images, (padding, padding, padding, padding), value=fill)
     device = images.device
     rows = offsets[:, 0, None] + torch.arange(h, device=device)  # (N, H)
     cols = offsets[:, 1, None] + torch.arange(w, device=device)  # (N, W)
-    # Broadcast (N, 1, 1, 1), (1, C, 1, 1), (N, 1, H, 1), (N, 1, 1, W) to (N, C, H, W).
-    return padded[
-        torch.arange(n, device=device)[:, None, None, None],
-        torch.arange(c, device=device)[None, :, None, None],
-        rows[:, None, :, None],
-        cols[:, None, None, :],
-    ]
+    if flip is not None:
+        cols = torch.where(flip[:, None], cols.flip(-1), cols)
+    flat = (rows[:, :, None] * (w + 2 * padding) + cols[:, None, :]).reshape(n, 1, h * w)
+    out = padded.reshape(n, c, -1).gather(2, flat.expand(n, c, h * w))
+    return out.reshape(n, c, h, w)
 
 
 def random_crop(images, padding=4, generator=None, fill=0.0):
@@ -95,7 +105,7 @@ def random_crop(images, padding=4, generator=None, fill=0.0):
     """
     _check_images(images)
     offsets = sample_crop_offsets(images.shape[0], padding, generator, images.device)
-    return crop(images, offsets, padding, fill)
+    return _window(images, offsets, padding, fill, flip=None)
 
 
 def hflip(images, mask):
@@ -154,8 +164,12 @@ class RandomCropFlip:
         self.fill = fill
 
     def __call__(self, images, generator=None):
-        images = random_crop(images, self.padding, generator, self.fill)
-        return random_hflip(images, self.flip_prob, generator)
+        # The same draws, in the same order, as random_crop then random_hflip, but
+        # applied in one gather.
+        _check_images(images)
+        offsets = sample_crop_offsets(images.shape[0], self.padding, generator, images.device)
+        flip = torch.rand(images.shape[0], generator=generator, device=images.device)
+        return _window(images, offsets, self.padding, self.fill, flip < self.flip_prob)
 
     def __repr__(self):
         return f"{type(self).__name__}(padding={self.padding}, flip_prob={self.flip_prob})"

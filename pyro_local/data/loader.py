@@ -96,6 +96,8 @@ class TensorLoader:
                     f"tensors[{i}]: expected a tensor with a batch dimension, got {t!r:.80}"
                 )
         n, device = tensors[0].shape[0], tensors[0].device
+        if n == 0:
+            raise ValueError("tensors: expected at least one example, got first dimension 0")
         for i, t in enumerate(tensors[1:], 1):
             if t.shape[0] != n:
                 raise ValueError(f"tensors[{i}]: expected first dimension {n}, got {t.shape[0]}")

@@ -94,7 +94,7 @@ def test_random_hflip_flips_a_fraction_p(device):
 
 
 def test_random_crop_flip_is_crop_then_flip(device):
-    images = torch.rand(32, 1, 28, 28, device=device)
+    images = torch.rand(32, 3, 28, 28, device=device)
     out = RandomCropFlip(padding=4)(images, _generator(device, 2))
     g = _generator(device, 2)
     expected = random_hflip(random_crop(images, 4, g), 0.5, g)
@@ -112,6 +112,8 @@ def test_bad_input():
         random_crop(images, padding=-1)
     with pytest.raises(ValueError, match=r"offsets: expected an int64 tensor of shape \(2, 2\)"):
         crop(images, torch.zeros(3, 2, dtype=torch.int64), padding=1)
+    with pytest.raises(ValueError, match=r"offsets: expected values in \[0, 2\]"):
+        crop(images, torch.tensor([[0, 3], [1, 1]]), padding=1)
     with pytest.raises(ValueError, match=r"mask: expected a bool tensor of shape \(2,\)"):
         hflip(images, torch.ones(2))
     with pytest.raises(ValueError, match=r"p: expected a probability in \[0, 1\]"):

@@ -142,6 +142,8 @@ def test_constructor_checks():
     x = torch.arange(10)
     with pytest.raises(ValueError, match="at least one tensor"):
         TensorLoader(batch_size=2)
+    with pytest.raises(ValueError, match="at least one example"):
+        TensorLoader(torch.zeros(0, 3), batch_size=2)
     with pytest.raises(ValueError, match=r"tensors\[1\]: expected first dimension 10"):
         TensorLoader(x, torch.arange(9), batch_size=2)
     with pytest.raises(TypeError, match=r"tensors\[0\]"):

@@ -19,7 +19,7 @@ from pyro_local.data import (
     read_idx,
 )
 from pyro_local.data import shipped as shipped_module
-from pyro_local.data.make_shipped import PER_CLASS, SEED, build_subset, select_stratified
+from pyro_local.data.make_shipped import PER_CLASS, SEED, build_subset, main, select_stratified
 
 from .fakes import DEBIAN_FASHION_MNIST, needs_debian_files
 
@@ -125,12 +125,19 @@ def test_shipped_rows_are_the_real_rows():
 
 
 @needs_debian_files
-def test_script_regenerates_the_shipped_arrays():
-    rebuilt = build_subset(DEBIAN_FASHION_MNIST)
-    with np.load(NPZ, allow_pickle=False) as npz:
-        assert set(npz.files) == set(rebuilt)
-        for key, array in rebuilt.items():
-            np.testing.assert_array_equal(npz[key], array, err_msg=key)
+def test_script_regenerates_the_shipped_arrays(tmp_path, capsys):
+    out = tmp_path / "regenerated.npz"
+    assert main(["--source", str(DEBIAN_FASHION_MNIST), "--out", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    with np.load(NPZ, allow_pickle=False) as shipped, np.load(out, allow_pickle=False) as new:
+        assert set(shipped.files) == set(new.files)
+        for key in shipped.files:
+            np.testing.assert_array_equal(shipped[key], new[key], err_msg=key)
+
+
+def test_script_names_missing_source_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+        build_subset(tmp_path)
 
 
 def _can_build_wheels():
