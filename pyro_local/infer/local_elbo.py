@@ -165,7 +165,9 @@ def site_terms(model_trace, guide_trace, closed_form_kl=True) -> dict[str, list[
     Splits one particle's ELBO into per-site terms, grouped by layer.
 
     A latent site belongs to the layer of its model site (guides such as autoguides
-    run outside the model's layers); an auxiliary guide site to its own layer. The KL
+    run outside the model's layers); an auxiliary guide site to its own label, or,
+    without one, to the layer of the next guide site the model has (the latent it
+    helps to produce, as AutoNormal's ``"w_unconstrained"`` produces ``"w"``). The KL
     of a reparameterized latent is taken in closed form wherever one is registered
     with torch (as :class:`~pyro.infer.TraceMeanField_ELBO` does); otherwise the
     term is ``log p - log q`` at the sample, with the score-function surrogate of
@@ -204,12 +206,22 @@ def site_terms(model_trace, guide_trace, closed_form_kl=True) -> dict[str, list[
         if score is not None:
             score_sites.append((layer, guide_site, score))
 
+    # An auxiliary guide site belongs to the layer of the next guide site that the
+    # model has (the latent it helps to produce, as AutoNormal's "x_unconstrained"
+    # produces "x"); failing that, to its own label.
+    layer_ahead = None
+    aux_layers = {}
+    for name, guide_site in reversed(guide_trace.nodes.items()):
+        if guide_site["type"] != "sample" or site_is_subsample(guide_site):
+            continue
+        if name in model_trace.nodes:
+            layer_ahead = site_layer(model_trace.nodes[name])
+        else:
+            aux_layers[name] = guide_site["infer"].get("layer", layer_ahead) or GLOBAL
     for name, guide_site in guide_trace.nodes.items():
-        if guide_site["type"] != "sample" or name in model_trace.nodes:
+        if name not in aux_layers:
             continue
-        if site_is_subsample(guide_site):
-            continue
-        layer = site_layer(guide_site)
+        layer = aux_layers[name]
         term, elbo, score = _monte_carlo_term(0.0, guide_site)
         add(layer, name, "auxiliary", term, guide_site["cond_indep_stack"], elbo)
         if score is not None:

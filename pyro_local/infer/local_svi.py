@@ -191,14 +191,22 @@ class LocalSVI:
     def init(self, *args, **kwargs) -> None:
         """
         Builds the optimizers without stepping: runs the model once on a batch so that
-        lazily created parameters exist, and assigns parameters to layers. Call it
-        before :meth:`load_state_dict` on a fresh engine; :meth:`step` calls it on
-        its own. It draws random numbers and updates batch-norm statistics once;
-        loading a checkpoint afterwards restores both.
+        lazily created parameters (autoguides') exist, and assigns parameters to
+        layers. :meth:`step` calls it on its own; call it yourself before
+        :meth:`load_state_dict` on a fresh engine. It leaves no trace: random-number
+        states and module buffers (batch-norm statistics) are as before, so a run
+        takes the same steps whether or not ``init`` was called first.
         """
-        with module_local_params(*self._modules().values()):
-            losses, _ = self._forward(args, kwargs, initializing=True)
-        del losses
+        if self.initialized:
+            return
+        modules = [m for m in self._modules().values() if isinstance(m, torch.nn.Module)]
+        buffers = [(b, b.detach().clone()) for m in modules for b in m.buffers()]
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+        with torch.random.fork_rng(devices=devices), module_local_params(*modules):
+            self._forward(args, kwargs, initializing=True)
+        with torch.no_grad():
+            for buffer, value in buffers:
+                buffer.copy_(value)
 
     def _initialize(self, losses, recorder: _ParamRecorder) -> None:
         self._params = named_module_parameters(self._modules())
@@ -234,7 +242,7 @@ class LocalSVI:
         ``on_layer``, calls ``on_layer(layer, loss, terms)`` as each layer finishes
         (sequential mode) and keeps nothing.
         """
-        recorder = _ParamRecorder() if initializing or not self.initialized else None
+        recorder = _ParamRecorder() if initializing else None
         if recorder is not None:
             recorder.__enter__()
         try:
@@ -312,10 +320,9 @@ class LocalSVI:
             the layer and the site), before any parameter changes in fused mode and
             before that layer's update in sequential mode.
         """
+        self.init(*args, **kwargs)
         with module_local_params(*self._modules().values()):
-            if self.mode is Mode.FUSED or not self.initialized:
-                # The first sequential step runs fused: it is the same mathematics, and
-                # the parameter assignment needs every layer's loss.
+            if self.mode is Mode.FUSED:
                 losses, terms = self._forward(args, kwargs)
                 values = self._values(losses)
                 check_finite(values, terms)
@@ -339,6 +346,16 @@ class LocalSVI:
         for layer, value in values.items():
             self.history.setdefault(layer, []).append(value)
         return StepInfo(self.step_count, math.fsum(values.values()), values)
+
+    def layer_losses(self, *args, **kwargs) -> dict[str, torch.Tensor]:
+        """
+        The differentiable loss of every layer on a batch, without stepping (for
+        custom loops and checks); initializes the engine if needed.
+        """
+        self.init(*args, **kwargs)
+        with module_local_params(*self._modules().values()):
+            losses, _ = self._forward(args, kwargs)
+        return losses
 
     def evaluate(self, *args, **kwargs) -> StepInfo:
         """The per-layer losses on a batch, without gradients or updates."""
