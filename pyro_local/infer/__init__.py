@@ -1,0 +1,24 @@
+"""Inference: the per-layer ELBO and the local SVI engine."""
+
+from .errors import NonFiniteLossError
+from .local_elbo import LocalELBO, SiteTerm, get_traces, guide_is_prior, site_terms
+from .local_net import LocalNet
+from .local_svi import LocalSVI, Mode, StepInfo
+from .ownership import LayerLeakError
+from .run import RunResult, run
+
+__all__ = [
+    "LayerLeakError",
+    "LocalELBO",
+    "LocalNet",
+    "LocalSVI",
+    "Mode",
+    "NonFiniteLossError",
+    "RunResult",
+    "SiteTerm",
+    "StepInfo",
+    "get_traces",
+    "guide_is_prior",
+    "run",
+    "site_terms",
+]

@@ -1,0 +1,201 @@
+"""A network given as a sequence of per-layer Pyro programs."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+import torch
+from pyro import poutine
+from pyro.nn import PyroModule
+from pyro.poutine.messenger import Messenger
+
+from ..poutine import cut, layer
+from .local_elbo import get_traces, guide_is_prior, replay, site_terms
+
+
+class StageResult(NamedTuple):
+    """What running one layer's program produced: its site terms and its output."""
+
+    terms: dict
+    output: object
+
+
+def _exposes_prior_latent(msg) -> bool:
+    return msg["type"] == "sample" and not msg["is_observed"] and guide_is_prior(msg)
+
+
+class _LayerPrefix(Messenger):
+    """
+    Prefixes ``"<layer>."`` to the name of every sample site that lacks it,
+    so that layers may reuse site names ("y", a plate "data") in the whole-network
+    program. A PyroModule layer's own sites ("l1.weight") keep their names.
+    """
+
+    def __init__(self, name):
+        super().__init__()
+        self.prefix = name + "."
+
+    def _process_message(self, msg):
+        if msg["type"] == "sample" and not msg["name"].startswith(self.prefix):
+            msg["name"] = self.prefix + msg["name"]
+
+
+class LocalNet(PyroModule):
+    """
+    A network as a sequence of layers, each an ordinary Pyro program
+    ``model_l(h, *args, **kwargs) -> output`` that takes the previous layer's output
+    ``h`` (the network's input for the first layer) and the batch's remaining
+    arguments (labels, say), with an optional guide of the same signature for its
+    latent sites. One definition serves both of
+    :class:`~pyro_local.infer.LocalSVI`'s modes: ``fused`` runs all layers and
+    steps once, ``sequential`` runs, differentiates and steps one layer at a time.
+
+    Each layer's input is cut from the graph (:func:`pyro_local.poutine.cut`), and
+    every site of layer ``l`` is labelled ``l`` (:func:`pyro_local.poutine.layer`).
+
+    :meth:`model` and :meth:`guide` are the whole network as one ordinary Pyro
+    model/guide pair, for :class:`~pyro.infer.Predictive`, Pyro's ``SVI`` and the
+    diagnostics. There, site names get the layer's name as prefix where they lack
+    it (layer ``l2``'s ``"y"`` becomes ``"l2.y"``), so that layers may reuse names.
+    The whole guide runs each layer's guide and then that layer's model (blocked)
+    to compute the next layer's input, so it costs a second forward pass;
+    latent sites marked ``guide_is_prior`` are sampled there as guide sites with the
+    model's own distribution, which adds exactly nothing to the ELBO.
+
+    :param layers: ``{name: model}`` in network order (or a sequence of
+        ``(name, model)`` pairs); models are callables, usually PyroModules.
+    :param guides: optional ``{name: guide}`` for layers with guided latents.
+    :param callable guide_builder: optional ``model -> guide`` applied to every layer
+        without an explicit guide, e.g. ``functools.partial(AutoNormal,
+        init_scale=1e-2)``; it may return ``None`` for a layer that needs none.
+
+    Example::
+
+        net = LocalNet({"l1": Block(784, 256), "l2": Block(256, 256)})
+        svi = LocalSVI(net, mode="sequential", optim_args={"lr": 1e-3})
+        svi.step(x, y)   # each block's model(h, y) -> next h
+    """
+
+    def __init__(
+        self,
+        layers: Mapping[str, Callable] | Sequence[tuple[str, Callable]],
+        guides: Mapping[str, Callable] | None = None,
+        guide_builder: Callable | None = None,
+    ):
+        super().__init__()
+        layers = OrderedDict(layers)
+        if not layers:
+            raise ValueError("LocalNet needs at least one layer, got none")
+        guides = dict(guides or {})
+        unknown = set(guides) - set(layers)
+        if unknown:
+            raise ValueError(
+                f"guides given for unknown layers {sorted(unknown)}; layers are {list(layers)}"
+            )
+        for name, fn in layers.items():
+            if not callable(fn):
+                raise TypeError(f"layer {name!r}: expected a callable model, got {fn!r}")
+            if name not in guides and guide_builder is not None:
+                guides[name] = guide_builder(fn)
+        reserved = set(dir(type(self)))
+        for name in layers:
+            if not (isinstance(name, str) and name.isidentifier()) or name in reserved:
+                raise ValueError(
+                    f"layer names must be Python identifiers other than LocalNet's own "
+                    f"attributes, got {name!r}"
+                )
+        self._names = tuple(layers)
+        self._fn_models: dict[str, Callable] = {}
+        self._fn_guides: dict[str, Callable] = {}
+        # Module layers become attributes named after the layer, so that a PyroModule
+        # layer's sites and parameters get the layer's name as prefix ("l1.weight").
+        for name, fn in layers.items():
+            self._set_stage(name, fn, self._fn_models, name)
+        for name, fn in guides.items():
+            if fn is not None:
+                self._set_stage(self._guide_attr(name), fn, self._fn_guides, name)
+
+    @staticmethod
+    def _guide_attr(name):
+        return f"{name}_guide"
+
+    def _set_stage(self, attr, fn, fallback, name):
+        if isinstance(fn, torch.nn.Module):
+            if attr in self._names and fallback is self._fn_guides:
+                raise ValueError(f"layer name {attr!r} clashes with the guide of layer {name!r}")
+            setattr(self, attr, fn)
+            getattr(self, attr)  # fixes a PyroModule's name prefix now
+        else:
+            fallback[name] = fn
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The layers' names, in network order."""
+        return self._names
+
+    def stage_model(self, name: str):
+        """The model of layer ``name``."""
+        if name in self._fn_models:
+            return self._fn_models[name]
+        return getattr(self, name)
+
+    def stage_guide(self, name: str):
+        """The guide of layer ``name``, or ``None``."""
+        if name in self._fn_guides:
+            return self._fn_guides[name]
+        return getattr(self, self._guide_attr(name), None)
+
+    def run_stage(self, name, h, args=(), kwargs=None, closed_form_kl=True, max_plate_nesting=None):
+        """
+        Runs layer ``name`` on input ``h`` (cut from the graph): its guide, then its
+        model replayed against it.
+
+        :returns: a :class:`StageResult` with the layer's site terms (see
+            :func:`~pyro_local.infer.local_elbo.site_terms`) and its model's output.
+        """
+        kwargs = kwargs or {}
+        h = cut(h)
+        nesting = float("inf") if max_plate_nesting is None else max_plate_nesting
+        with layer(name):
+            model_trace, guide_trace = get_traces(
+                self.stage_model(name), self.stage_guide(name), (h, *args), kwargs, nesting
+            )
+        terms = site_terms(model_trace, guide_trace, closed_form_kl)
+        stray = set(terms) - {name}
+        if stray:
+            raise ValueError(
+                f"layer {name!r} of a LocalNet produced sites labelled {sorted(stray)}; "
+                "each LocalNet layer is one layer: remove the inner layer() handlers"
+            )
+        return StageResult(terms, model_trace.nodes["_RETURN"]["value"])
+
+    def model(self, x, *args, **kwargs):
+        """The whole network as one Pyro model; returns the last layer's output."""
+        h = x
+        for name in self._names:
+            with layer(name), _LayerPrefix(name):
+                h = self.stage_model(name)(cut(h), *args, **kwargs)
+        return h
+
+    def guide(self, x, *args, **kwargs):
+        """The whole network's guide; see the class docstring."""
+        h = x
+        for name in self._names:
+            h = cut(h)
+            with layer(name), _LayerPrefix(name):
+                guide = self.stage_guide(name)
+                if guide is None:
+                    trace = poutine.Trace()
+                else:
+                    trace = poutine.trace(guide).get_trace(h, *args, **kwargs)
+                forward = poutine.block(
+                    replay(self.stage_model(name), trace),
+                    hide_fn=lambda msg: not _exposes_prior_latent(msg),
+                )
+                h = forward(h, *args, **kwargs)
+        return h
+
+    def forward(self, x, *args, **kwargs):
+        return self.model(x, *args, **kwargs)

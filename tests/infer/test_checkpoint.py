@@ -1,0 +1,117 @@
+"""Checkpoints: atomic writes, weights_only loading, bit-for-bit resume."""
+
+import pyro
+import pytest
+import torch
+
+from pyro_local.infer import LocalSVI, run
+from pyro_local.infer import checkpoint as ckpt
+
+from .nets import make_data, make_net
+
+KINDS = ["bayes", "stoch", "det"]
+WIDTHS = [5, 7, 6, 4]
+
+
+class Interrupted(Exception):
+    """Stands in for a killed process (pytest reserves KeyboardInterrupt)."""
+
+
+def batches(stop_after=None):
+    """Four batches per epoch, their order a function of the epoch only."""
+    x, y = make_data(n=48)
+    count = [0]
+
+    def epoch(e):
+        order = torch.randperm(48, generator=torch.Generator().manual_seed(e))
+        for i in range(4):
+            if stop_after is not None and count[0] == stop_after:
+                raise Interrupted
+            count[0] += 1
+            idx = order[i * 12 : (i + 1) * 12]
+            yield x[idx], y[idx]
+
+    return epoch
+
+
+def _state(net):
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+@pytest.mark.parametrize("mode", ["fused", "sequential"])
+def test_resume_is_bit_for_bit(tmp_path, mode):
+    pyro.set_rng_seed(0)
+    net = make_net(KINDS, WIDTHS)
+    full = run(LocalSVI(net, mode=mode), batches(), num_epochs=3, progress=False)
+    expected = _state(net)
+
+    path = tmp_path / "run.pt"
+    pyro.set_rng_seed(0)
+    net = make_net(KINDS, WIDTHS)
+    with pytest.raises(Interrupted):  # dies during step 10; the last save was after step 9
+        run(LocalSVI(net, mode=mode), batches(stop_after=9), num_epochs=3,
+            checkpoint=path, checkpoint_every=3, progress=False)
+
+    pyro.set_rng_seed(123)  # a new process: other seeds, other initial weights
+    net = make_net(KINDS, WIDTHS, seed=7)
+    resumed = run(LocalSVI(net, mode=mode), batches(), num_epochs=3, checkpoint=path,
+                  progress=False)
+    assert resumed.resumed and resumed.steps == full.steps == 12
+    assert resumed.history == full.history
+    actual = _state(net)
+    assert actual.keys() == expected.keys()
+    for k in expected:
+        assert torch.equal(actual[k], expected[k]), k
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    net = make_net(KINDS, WIDTHS)
+    svi = LocalSVI(net)
+    svi.step(*make_data())
+    path = svi.save(tmp_path / "c.pt", extra={"epoch": 2})
+    state = torch.load(path, weights_only=True)
+    assert state["step"] == 1 and state["extra"] == {"epoch": 2}
+    assert set(state["optimizers"]) == {"l1", "l2", "l3"}
+
+
+def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    net = make_net(["det"], [5, 3])
+    svi = LocalSVI(net)
+    svi.step(*make_data())
+    path = svi.save(tmp_path / "c.pt")
+    before = path.read_bytes()
+    svi.step(*make_data())
+
+    def dying_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt.torch, "save", dying_save)
+    with pytest.raises(OSError, match="disk full"):
+        svi.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary left
+
+
+def test_load_needs_matching_structure_and_a_batch(tmp_path):
+    x, y = make_data()
+    svi = LocalSVI(make_net(["det", "det"], [5, 4, 3]))
+    svi.step(x, y)
+    path = svi.save(tmp_path / "c.pt")
+    fresh = LocalSVI(make_net(["det", "det"], [5, 4, 3]))
+    with pytest.raises(RuntimeError, match="pass a batch"):
+        fresh.load(path)
+    fresh.load(path, x, y)
+    assert fresh.step_count == 1
+    other = LocalSVI(make_net(["det"], [5, 3]))
+    with pytest.raises(ValueError, match="differ from this engine's"):
+        other.load(path, x, y)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        fresh.load(tmp_path / "missing.pt")
+
+
+def test_rng_state_round_trip():
+    state = ckpt.rng_state()
+    a = torch.rand(3)
+    ckpt.set_rng_state(state)
+    assert torch.equal(torch.rand(3), a)
