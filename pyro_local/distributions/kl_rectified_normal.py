@@ -26,7 +26,7 @@ def kl_rectified_normal(q: RectifiedNormal, p: RectifiedNormal) -> torch.Tensor:
     where ``a = loc / scale`` and ``B`` is the expected log-ratio of the two normal
     densities under ``q``'s normal truncated to ``z > 0``. Writing ``r = scale_q /
     scale_p``, ``delta = (loc_q - loc_p) / scale_p`` and ``lam``, ``v`` for the inverse
-    Mills ratio and variance of ``N(a_q, 1)`` given a positive value,
+    Mills ratio and variance of ``N(a_q, 1)`` given a positive value::
 
         B = -log r + (r^2 - 1) (v + lam^2) / 2 + delta (delta / 2 + r lam).
 
@@ -51,9 +51,9 @@ def kl_rectified_normal(q: RectifiedNormal, p: RectifiedNormal) -> torch.Tensor:
     atom = log_q0.exp() * (log_q0 - log_p0)
 
     m = truncated_normal_moments(a_q)
-    # rho = r - 1 from the difference of the scales, so that when q and p nearly
-    # coincide the first-order terms cancel exactly and the result (of second order)
-    # keeps its relative accuracy instead of drowning in round-off of log(scale).
+    # rho = r - 1 from the difference of the scales keeps log r and r^2 - 1 accurate
+    # when the scales nearly coincide; log(scale_p) - log(scale_q) would carry
+    # round-off of the size of log(scale) into a KL that may be ~1e-13.
     rho = (q.scale - p.scale) / p.scale
     delta = (q.loc - p.loc) / p.scale
     second_moment = m.var + m.inv_mills**2  # E[((z - loc_q) / scale_q)^2 | z > 0]
