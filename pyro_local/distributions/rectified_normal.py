@@ -98,7 +98,12 @@ class RectifiedNormal(TorchDistribution):
 
     def icdf(self, value):
         """Smallest ``z`` with ``cdf(z) >= value``; every ``value <= prob_zero`` maps to 0."""
-        return torch.relu(self.loc + self.scale * torch.special.ndtri(value))
+        # ndtri(0) = -inf would make the scale's gradient 0 * inf = nan; level 0 is
+        # in the atom anyway.
+        w = torch.special.ndtri(value)
+        w = torch.where(value > 0, w, torch.zeros_like(w))
+        z = torch.relu(self.loc + self.scale * w)
+        return torch.where(value > 0, z, torch.zeros_like(z))
 
     @property
     def mean(self):

@@ -169,6 +169,10 @@ def test_cdf_and_icdf_match_scipy():
     expected = np.maximum(0, stats.norm.ppf(u.numpy(), loc.numpy(), scale.numpy()))
     torch.testing.assert_close(d.icdf(u), torch.as_tensor(expected), rtol=1e-10, atol=1e-12)
     assert (d.icdf(d.prob_zero * 0.5) == 0).all()
+    loc.requires_grad_()
+    at_zero = RectifiedNormal(loc, scale.requires_grad_()).icdf(torch.zeros(3, dtype=torch.float64))
+    assert (at_zero == 0).all()
+    assert all(torch.isfinite(g).all() for g in torch.autograd.grad(at_zero.sum(), (loc, scale)))
     without_validation = RectifiedNormal(loc, scale, validate_args=False)
     assert (without_validation.cdf(-torch.ones(3, dtype=torch.float64)) == 0).all()
 
