@@ -51,3 +51,7 @@ class Fixture:
 
 # Distributions add their records here (see tests/distributions/fixtures_*.py).
 FIXTURES: list[Fixture] = []
+
+from .fixtures_rectified_normal import RECTIFIED_NORMAL  # noqa: E402
+
+FIXTURES.append(RECTIFIED_NORMAL)

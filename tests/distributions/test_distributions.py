@@ -87,7 +87,7 @@ def test_log_prob_gradient_matches_finite_differences(fixture, i):
     base = {k: v.clone() for k, v in fixture.params[i].items()}
 
     def f(*values):
-        params = dict(base, **dict(zip(names, values)))
+        params = dict(base, **dict(zip(names, values, strict=True)))
         return fixture.dist_cls(**params, validate_args=False).log_prob(x)
 
     inputs = tuple(base[k].clone().requires_grad_() for k in names)
