@@ -51,3 +51,6 @@ class Fixture:
 
 # Distributions add their records here (see tests/distributions/fixtures_*.py).
 FIXTURES: list[Fixture] = []
+from .fixtures_matrix_normal import MATRIX_NORMAL_FIXTURES  # noqa: E402  (needs Fixture)
+
+FIXTURES += MATRIX_NORMAL_FIXTURES
