@@ -28,6 +28,7 @@ calls only under validation.
 from __future__ import annotations
 
 import torch
+from pyro.distributions.util import broadcast_shape
 from torch.distributions import constraints
 from torch.distributions.utils import lazy_property
 
@@ -223,8 +224,8 @@ class LowRankFactor(KroneckerFactor):
                 f"got {cov_diag.dtype}"
             )
         try:
-            torch.broadcast_shapes(cov_factor.shape[:-2], cov_diag.shape[:-1])
-        except RuntimeError as e:
+            broadcast_shape(cov_factor.shape[:-2], cov_diag.shape[:-1])
+        except ValueError as e:
             raise ValueError(
                 f"{diag_name}: batch shape {tuple(cov_diag.shape[:-1])} does not broadcast "
                 f"with {factor_name}'s {tuple(cov_factor.shape[:-2])}"
@@ -267,7 +268,7 @@ class LowRankFactor(KroneckerFactor):
 
     @property
     def batch_shape(self):
-        return torch.broadcast_shapes(self.cov_factor.shape[:-2], self.cov_diag.shape[:-1])
+        return torch.Size(broadcast_shape(self.cov_factor.shape[:-2], self.cov_diag.shape[:-1]))
 
     @lazy_property
     def _capacitance_tril(self):

@@ -16,7 +16,7 @@ Carlo estimate.
 
 from __future__ import annotations
 
-import torch
+from pyro.distributions.util import broadcast_shape
 from torch.distributions import Independent, Normal, register_kl
 
 from .kronecker_factor import kronecker_inv_quad
@@ -39,9 +39,10 @@ def _kl_matrix_normal_matrix_normal(p, q):
               + tr(V_2^{-1} (M_2 - M_1)^T U_2^{-1} (M_2 - M_1)) - n p
               + n (log|V_2| - log|V_1|) + p (log|U_2| - log|U_1|) ]
 
-    from ``tr(A^{-1} B)`` of the Kronecker product splitting into the product of the
-    traces. Costs ``O(n^3 + p^3)`` only when a dense factor of ``q`` meets a factor
-    of ``p`` on the same side (see ``KroneckerFactor.trace_inv_mul``).
+    since the trace of a Kronecker product is the product of the traces. A dense
+    row (column) factor of ``q`` costs ``O(n^3)`` (``O(p^3)``) for the trace term;
+    with diagonal and low-rank factors on both sides the cost stays linear in
+    ``n p`` times the ranks (see ``KroneckerFactor.trace_inv_mul``).
     """
     _check_event_shapes(p, q)
     n, m = p.event_shape
@@ -51,7 +52,7 @@ def _kl_matrix_normal_matrix_normal(p, q):
     quad = kronecker_inv_quad(q.row_factor, q.column_factor, q.loc - p.loc)
     log_det = q._log_det_covariance() - p._log_det_covariance()
     kl = 0.5 * (trace + quad - n * m + log_det)
-    return kl.expand(torch.broadcast_shapes(p.batch_shape, q.batch_shape))
+    return kl.expand(broadcast_shape(p.batch_shape, q.batch_shape))
 
 
 def _independent_normal(q):
@@ -84,4 +85,4 @@ def _kl_matrix_normal_independent_normal(p, q):
         + 2 * base.scale.log().sum((-2, -1))
         - p._log_det_covariance()
     )
-    return kl.expand(torch.broadcast_shapes(p.batch_shape, q.batch_shape))
+    return kl.expand(broadcast_shape(p.batch_shape, q.batch_shape))

@@ -119,9 +119,10 @@ class KroneckerFactor:
         """``tr(A^{-1} B)`` where ``A`` is this factor and ``B`` is ``other``.
 
         Splits ``B = diag(d) + R R^T`` and sums ``d . diag(A^{-1})`` and the
-        whitened ``||A^{-1/2} R||_F^2``. This costs ``O(n^3)`` only when ``A`` is
-        dense and ``B`` is dense or has a diagonal part (a dense ``A`` has no
-        cheaper diagonal of its inverse); every other pairing is ``O(n^2)`` or less.
+        whitened ``||A^{-1/2} R||_F^2``. A dense ``A`` costs ``O(n^3)`` (a
+        triangular solve against ``L_B``, or the diagonal of ``A^{-1}``); a diagonal
+        or low-rank ``A`` of rank ``k`` costs at most ``O(n^2 k)``, and only
+        ``O(n k k_B)`` when ``B`` is diagonal or low-rank of rank ``k_B``.
         """
         d, root = other.split()
         total = 0.0

@@ -6,6 +6,7 @@ import math
 
 import torch
 from pyro.distributions import TorchDistribution
+from pyro.distributions.util import broadcast_shape
 from torch.distributions import constraints
 
 from .factor_structures import DenseFactor, DiagonalFactor, LowRankFactor
@@ -153,10 +154,10 @@ class MatrixNormal(TorchDistribution):
                         f"got {value.dtype} on {value.device}"
                     )
         try:
-            batch_shape = torch.broadcast_shapes(
-                loc.shape[:-2], row.batch_shape, column.batch_shape
+            batch_shape = torch.Size(
+                broadcast_shape(loc.shape[:-2], row.batch_shape, column.batch_shape)
             )
-        except RuntimeError as e:
+        except ValueError as e:
             raise ValueError(
                 f"expected broadcastable batch shapes, got loc {tuple(loc.shape[:-2])}, "
                 f"row factor {tuple(row.batch_shape)}, column factor "
@@ -182,7 +183,7 @@ class MatrixNormal(TorchDistribution):
 
     @classmethod
     def infer_shapes(cls, loc, scale_tril_row, scale_tril_column):
-        batch_shape = torch.broadcast_shapes(loc[:-2], scale_tril_row[:-2], scale_tril_column[:-2])
+        batch_shape = broadcast_shape(loc[:-2], scale_tril_row[:-2], scale_tril_column[:-2])
         return batch_shape, torch.Size(loc[-2:])
 
     def expand(self, batch_shape, _instance=None):
@@ -342,7 +343,7 @@ class MatrixNormal(TorchDistribution):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x: expected a tensor of shape (..., N, {n}), got {shape}")
         q = self._row.quad_rows(x)
-        return q.expand(torch.broadcast_shapes(q.shape[:-1], self.batch_shape) + q.shape[-1:])
+        return q.expand(broadcast_shape(q.shape[:-1], self.batch_shape) + q.shape[-1:])
 
     def column_scale_matmul(self, eps):
         """``eps S_c^T`` where ``V = S_c S_c^T`` (``S_c = L_c`` for a dense factor).
@@ -370,4 +371,4 @@ class MatrixNormal(TorchDistribution):
                 f"eps: expected a tensor of shape (..., N, {r}) (noise_shape[-1]), got {shape}"
             )
         out = self._column.root_matmul(eps.mT).mT
-        return out.expand(torch.broadcast_shapes(out.shape[:-2], self.batch_shape) + out.shape[-2:])
+        return out.expand(broadcast_shape(out.shape[:-2], self.batch_shape) + out.shape[-2:])

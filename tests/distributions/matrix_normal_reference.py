@@ -7,6 +7,7 @@ implementation independent of the structured code under test.
 """
 
 import torch
+from pyro.distributions.util import broadcast_shape
 from torch.distributions import MultivariateNormal
 
 from pyro_local.distributions import DenseFactor, DiagonalFactor, LowRankFactor, MatrixNormal
@@ -55,7 +56,7 @@ def vec(x):
 def kron(column_cov, row_cov):
     """Batched ``V kron U``: entry ``(j n + i, l n + k)`` is ``V_jl U_ik``."""
     p, n = column_cov.shape[-1], row_cov.shape[-1]
-    batch = torch.broadcast_shapes(column_cov.shape[:-2], row_cov.shape[:-2])
+    batch = broadcast_shape(column_cov.shape[:-2], row_cov.shape[:-2])
     prod = column_cov[..., :, None, :, None] * row_cov[..., None, :, None, :]
     return prod.reshape(batch + (p * n, p * n))
 
@@ -63,7 +64,7 @@ def kron(column_cov, row_cov):
 def dense_mvn(loc, row_cov, column_cov):
     """``MultivariateNormal`` of ``vec(W)`` for ``W ~ MN(loc, row_cov, column_cov)``."""
     cov = kron(column_cov, row_cov)
-    batch = torch.broadcast_shapes(loc.shape[:-2], cov.shape[:-2])
+    batch = broadcast_shape(loc.shape[:-2], cov.shape[:-2])
     return MultivariateNormal(vec(loc).expand(batch + cov.shape[-1:]), covariance_matrix=cov)
 
 

@@ -152,3 +152,38 @@ def test_trace_mean_field_elbo_uses_closed_form(prior_kind):
         # With no observations the loss is exactly KL(guide || prior): no sampling noise.
         expected = kl_divergence(guide, prior)
         torch.testing.assert_close(losses, expected.expand(3), rtol=1e-6, atol=1e-6)
+
+
+def test_trace_mean_field_elbo_at_exact_posterior_is_log_evidence():
+    # Matrix-variate regression Y = X W + E, rows of E ~ N(0, s^2 V), prior
+    # W ~ MN(0, U0, V): the posterior is MN(U X^T Y / s^2, U, V) with
+    # U = (U0^-1 + X^T X / s^2)^-1, and at the exact posterior the ELBO equals
+    # log p(Y) = log N(vec Y; 0, V kron (X U0 X^T + s^2 I)), computed densely.
+    n, m, num_data, noise = 3, 2, 5, 0.5
+    prior_params_r = random_params("low_rank", n)
+    prior_params_c = random_params("low_rank", m)
+    u0 = dense_covariance("low_rank", prior_params_r)
+    v = dense_covariance("low_rank", prior_params_c)
+    x = torch.randn(num_data, n, dtype=torch.float64)
+    y = torch.randn(num_data, m, dtype=torch.float64)
+    u_post = torch.linalg.inv(torch.linalg.inv(u0) + x.T @ x / noise**2)
+    m_post = u_post @ x.T @ y / noise**2
+    evidence_cov = x @ u0 @ x.T + noise**2 * torch.eye(num_data, dtype=torch.float64)
+    log_evidence = dense_mvn(torch.zeros_like(y), evidence_cov, v).log_prob(vec(y))
+
+    chol_noise = noise * torch.eye(num_data, dtype=torch.float64)
+    chol_u, chol_v = torch.linalg.cholesky(u_post), torch.linalg.cholesky(v)
+
+    def model():
+        loc = torch.zeros(n, m, dtype=torch.float64)
+        w = pyro.sample("w", MatrixNormal.low_rank(loc, *prior_params_r, *prior_params_c))
+        # Independent rows N(x_i W, s^2 V) are Y ~ MN(X W, s^2 I, V).
+        pyro.sample("y", MatrixNormal(x @ w, chol_noise, chol_v), obs=y)
+
+    def guide():
+        pyro.sample("w", MatrixNormal(m_post, chol_u, chol_v))
+
+    elbo = TraceMeanField_ELBO(num_particles=200, vectorize_particles=True, max_plate_nesting=0)
+    losses = torch.tensor([elbo.loss(model, guide) for _ in range(10)], dtype=torch.float64)
+    se = losses.std() / len(losses) ** 0.5
+    assert (losses.mean() + log_evidence).abs() <= 5 * se
