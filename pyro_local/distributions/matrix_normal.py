@@ -184,7 +184,7 @@ class MatrixNormal(TorchDistribution):
     @classmethod
     def infer_shapes(cls, loc, scale_tril_row, scale_tril_column):
         batch_shape = broadcast_shape(loc[:-2], scale_tril_row[:-2], scale_tril_column[:-2])
-        return batch_shape, torch.Size(loc[-2:])
+        return batch_shape, tuple(loc[-2:])
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(MatrixNormal, _instance)

@@ -40,8 +40,8 @@ def test_log_prob_and_entropy_match_dense(row_kind, column_kind, dtype):
     assert x.shape == (5, 3, 2, 3, 4) and x.dtype == dtype
     actual = d.log_prob(x)
     assert actual.shape == (5, 3, 2) and actual.dtype == dtype
-    # float32: over 180 random draws the error stayed below 4e-7 (1 + |log p|), so
-    # 1e-5 leaves a 25-fold margin; float64 errors are around 1e-14.
+    # float32: over 180 random draws the error stayed below 4e-7 * (1 + |log p|),
+    # so 1e-5 leaves a 25-fold margin; float64 errors are around 1e-14.
     tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
     torch.testing.assert_close(actual.double(), ref.log_prob(vec(x).double()), **tol)
     torch.testing.assert_close(d.entropy().double(), ref.entropy(), **tol)
@@ -79,6 +79,8 @@ def test_constructors_agree_and_expose_parameters():
     torch.testing.assert_close(dense.log_prob(x), mixed.log_prob(x))
     assert dense.scale_tril_row.shape == (4, n, n)
     torch.testing.assert_close(dense.scale_tril_column, l_c)
+    shapes = MatrixNormal.infer_shapes((5, n, p), (n, n), (4, 1, p, p))
+    assert shapes == ((4, 5), (n, p))
     with pytest.raises(AttributeError, match="row_cov_factor"):
         _ = dense.row_cov_factor
 
