@@ -1,3 +1,16 @@
+"""Distributions of pyro-local; importing this package registers their KL divergences."""
 
-from .kl_rectified_normal import kl_rectified_normal  # noqa: F401  (registers the KL)
-from .rectified_normal import RectifiedNormal  # noqa: F401
+from . import kl_matrix_normal  # noqa: F401  (registers the MatrixNormal KLs with torch)
+from .factor_structures import DenseFactor, DiagonalFactor, LowRankFactor
+from .kl_rectified_normal import kl_rectified_normal
+from .matrix_normal import MatrixNormal
+from .rectified_normal import RectifiedNormal
+
+__all__ = [
+    "DenseFactor",
+    "DiagonalFactor",
+    "LowRankFactor",
+    "MatrixNormal",
+    "RectifiedNormal",
+    "kl_rectified_normal",
+]

@@ -52,6 +52,8 @@ class Fixture:
 # Distributions add their records here (see tests/distributions/fixtures_*.py).
 FIXTURES: list[Fixture] = []
 
+from .fixtures_matrix_normal import MATRIX_NORMAL_FIXTURES  # noqa: E402  (needs Fixture)
 from .fixtures_rectified_normal import RECTIFIED_NORMAL  # noqa: E402
 
 FIXTURES.append(RECTIFIED_NORMAL)
+FIXTURES += MATRIX_NORMAL_FIXTURES
