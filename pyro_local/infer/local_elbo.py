@@ -105,9 +105,14 @@ def _check_traces(model_trace, guide_trace, max_plate_nesting):
             "conditional is the model's own"
         )
     # Pyro's checks (shapes, auxiliary sites) on the sites that both traces share.
-    model_trace = model_trace.copy()
-    for name, site in list(model_trace.nodes.items()):
-        if site["type"] == "sample" and guide_is_prior(site) and name not in guide_trace:
+    prior_only = [
+        name
+        for name, site in model_trace.nodes.items()
+        if site["type"] == "sample" and guide_is_prior(site) and name not in guide_trace
+    ]
+    if prior_only:
+        model_trace = model_trace.copy()
+        for name in prior_only:
             model_trace.remove_node(name)
     check_model_guide_match(model_trace, guide_trace, max_plate_nesting)
 
