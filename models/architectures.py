@@ -1,0 +1,140 @@
+"""Bayesian MLP, LeNet-5-style CNN and MLP regressor built from pyro-local layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroModule, PyroParam
+from torch.distributions import constraints
+
+from pyro_local.nn import BayesConv2d, BayesLinear
+
+from .blocks import BayesianClassifier, Block, _check_num_data
+
+
+def _check_sizes(sizes, name):
+    sizes = tuple(sizes)
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+        raise ValueError(f"{name}: expected positive ints, got {sizes!r}")
+    return sizes
+
+
+def mlp_blocks(in_features, hidden, out_features, **layer_kwargs) -> list[Block]:
+    """``in -> hidden[0] -> ... -> out`` with ReLU between layers, none at the end.
+
+    :param int in_features: input size.
+    :param hidden: hidden sizes.
+    :param int out_features: output size (classes, or regression targets).
+    :param layer_kwargs: passed to every :class:`~pyro_local.nn.BayesLinear`
+        (``prior``, ``bias``, ``input_scale``, ``pseudo_data``).
+    """
+    sizes = _check_sizes((in_features, *hidden, out_features), "sizes")
+    blocks = []
+    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        layer = BayesLinear(d_in, d_out, **layer_kwargs)
+        blocks.append(Block(layer, (d_out,), activation=None if last else torch.relu))
+    return blocks
+
+
+def lenet5_blocks(
+    in_shape=(1, 28, 28), channels=(6, 16), hidden=(120, 84), num_classes=10, **layer_kwargs
+) -> list[Block]:
+    """LeNet-5 style: conv 5x5 (padding 2) - ReLU - max-pool 2, conv 5x5 - ReLU -
+    max-pool 2, then dense layers ``hidden`` with ReLU and the output layer.
+
+    :param tuple in_shape: ``(C, H, W)`` of one image (28 x 28 for Fashion-MNIST).
+    :param channels: the two convolutions' output channels (6, 16 in LeNet-5).
+    :param hidden: dense hidden sizes (120, 84 in LeNet-5).
+    :param int num_classes: number of classes.
+    :param layer_kwargs: passed to every Bayesian layer.
+    """
+    c_in, height, width = _check_sizes(in_shape, "in_shape")
+    c1, c2 = _check_sizes(channels, "channels")
+    h1, w1 = height // 2, width // 2
+    h2, w2 = (h1 - 4) // 2, (w1 - 4) // 2
+    if h2 < 1 or w2 < 1:
+        raise ValueError(f"in_shape: images of {height} x {width} are too small for LeNet-5")
+    blocks = [
+        Block(BayesConv2d(c_in, c1, 5, padding=2, **layer_kwargs), (c1, h1, w1), pool=2),
+        Block(BayesConv2d(c1, c2, 5, **layer_kwargs), (c2, h2, w2), pool=2, flatten=True),
+    ]
+    return blocks + mlp_blocks(c2 * h2 * w2, hidden, num_classes, **layer_kwargs)
+
+
+class BayesianMLP(BayesianClassifier):
+    """A Bayesian MLP classifier; see :func:`mlp_blocks` and
+    :class:`~pyro_local.models.blocks.BayesianClassifier`.
+
+    Example::
+
+        model = BayesianMLP(784, [150, 150], 10, num_data=60000)
+        guide = AutoMatrixNormal(model)
+    """
+
+    def __init__(
+        self, in_features, hidden: Sequence[int], num_classes, num_data=None, **layer_kwargs
+    ):
+        super().__init__(mlp_blocks(in_features, hidden, num_classes, **layer_kwargs), num_data)
+
+
+class BayesianLeNet5(BayesianClassifier):
+    """A Bayesian LeNet-5-style CNN classifier on ``(..., N, C, H, W)`` images; see
+    :func:`lenet5_blocks`."""
+
+    def __init__(
+        self,
+        in_shape=(1, 28, 28),
+        channels=(6, 16),
+        hidden=(120, 84),
+        num_classes=10,
+        num_data=None,
+        **layer_kwargs,
+    ):
+        blocks = lenet5_blocks(in_shape, channels, hidden, num_classes, **layer_kwargs)
+        super().__init__(blocks, num_data)
+
+
+class BayesianRegressor(PyroModule):
+    """A Bayesian MLP regressor with a Gaussian likelihood of learned noise scale
+    (a point estimate, one per output): ``y_n ~ N(f(x_n), diag(noise^2))``.
+
+    ``forward(x, y=None)`` returns the mean ``f(x)`` of shape ``(..., N, out_features)``.
+
+    :param int in_features: input size.
+    :param hidden: hidden sizes.
+    :param int out_features: number of targets.
+    :param int num_data: training-set size, or ``None``.
+    :param float init_noise: initial noise scale.
+    :param layer_kwargs: passed to every :class:`~pyro_local.nn.BayesLinear`.
+    """
+
+    def __init__(
+        self,
+        in_features,
+        hidden: Sequence[int],
+        out_features=1,
+        num_data=None,
+        init_noise=1.0,
+        **layer_kwargs,
+    ):
+        super().__init__()
+        if not init_noise > 0:
+            raise ValueError(f"init_noise: expected a positive float, got {init_noise!r}")
+        blocks = mlp_blocks(in_features, hidden, out_features, **layer_kwargs)
+        self.blocks = PyroModule[torch.nn.ModuleList](blocks)
+        self.num_data = _check_num_data(num_data)
+        self.noise = PyroParam(torch.full((out_features,), float(init_noise)), constraints.positive)
+
+    def forward(self, x, y=None):
+        h = x
+        for block in self.blocks:
+            h = block(h)
+        batch = h.shape[-2]
+        size = batch if self.num_data is None else self.num_data
+        with pyro.plate("data", size, subsample=torch.arange(batch, device=h.device)):
+            pyro.sample("y", dist.Normal(h, self.noise).to_event(1), obs=y)
+        return h
