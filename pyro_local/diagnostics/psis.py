@@ -69,7 +69,8 @@ class PSISResult(NamedTuple):
     """Outcome of PSIS on one set of log importance ratios.
 
     :ivar float khat: estimated Pareto shape; ``-inf`` when the largest ratios are tied
-        (the ratios are bounded, e.g. constant up to rounding when q is exact).
+        (the ratios are bounded, e.g. constant up to rounding when q is exact), ``inf``
+        when fewer than five draws carry non-negligible weight.
     :ivar KhatReading reading: the usual reading of ``khat``.
     :ivar float ess: effective sample size of the smoothed weights, 1 / sum(w^2).
     :ivar int num_draws: number of draws.
@@ -133,12 +134,19 @@ def psis(log_weights):
     khat = float(khat)
     note = ""
     if math.isinf(khat) and khat > 0:
-        # With MIN_DRAWS or more, arviz gives up on the fit only when fewer than five draws
-        # lie strictly above its tail cutoff: the largest ratios are tied, i.e. bounded.
-        khat = -math.inf
-        smoothed = log_weights - _logsumexp(log_weights)
-        note = ("The largest importance ratios are tied (as when the guide equals the "
-                "posterior up to rounding), so the ratios are bounded.")
+        # arviz fits the tail to the draws strictly above its cutoff, the
+        # ceil(min(n / 5, 3 sqrt(n)))+1-th largest log weight (floored at log(tiny) below
+        # the largest), and gives up when at most 4 lie above it. From MIN_DRAWS on, that
+        # happens either because the largest ratios are tied (bounded ratios) or because
+        # nearly all draws have negligible weight (a hopeless q).
+        tail = math.ceil(min(n / 5, 3 * math.sqrt(n)))
+        cutoff = np.sort(log_weights)[-tail - 1] - log_weights.max()
+        if cutoff > np.log(np.finfo(float).tiny):
+            khat = -math.inf
+            note = ("The largest importance ratios are tied (as when the guide equals the "
+                    "posterior up to rounding), so the ratios are bounded.")
+        else:
+            note = "Fewer than five draws carry non-negligible importance weight."
     ess = float(1.0 / np.exp(_logsumexp(2 * smoothed)))
     return smoothed, PSISResult(khat, KhatReading.of(khat), ess, n, note)
 

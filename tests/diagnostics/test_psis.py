@@ -127,6 +127,14 @@ def test_tied_weights_read_as_bounded():
     assert result.ess == pytest.approx(100) and result.note
 
 
+def test_nearly_all_weight_on_a_few_draws_reads_as_unreliable():
+    # q puts 97% of its draws where p has no mass: not bounded, hopeless.
+    log_weights = np.r_[np.full(97, -np.inf), [0.0, -1.0, -2.0]]
+    result = psis_khat(log_weights)
+    assert result.khat == math.inf and result.reading is KhatReading.UNRELIABLE
+    assert "non-negligible" in result.note
+
+
 @pytest.mark.parametrize("log_weights,match", [
     (np.zeros(20), "at least 21"),
     (np.zeros((30, 2)), "1-D"),
