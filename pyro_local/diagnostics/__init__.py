@@ -24,7 +24,7 @@ from .calibration import (
     negative_log_likelihood,
     reliability_diagram,
 )
-from .draws import GLOBAL_LAYER, Draws, collect_draws
+from .draws import GLOBAL, Draws, collect_draws
 from .inference_data import (
     concat_fits,
     draws_to_inference_data,
@@ -39,7 +39,7 @@ from .report import Section, build_report, figure_html, render_page, table_html,
 from .uncertainty import mutual_information, ood_auroc, predictive_entropy
 
 __all__ = [
-    "GLOBAL_LAYER",
+    "GLOBAL",
     "CalibrationSummary",
     "Draws",
     "KhatReading",

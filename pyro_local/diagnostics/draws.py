@@ -2,7 +2,7 @@
 
 For each draw theta_s ~ q, :func:`collect_draws` records the model's log joint
 log p(x, theta_s) and the guide's log density log q(theta_s), both split by layer
-(``site["infer"]["layer"]``; sites outside any layer form :data:`GLOBAL_LAYER`), the
+(``site["infer"]["layer"]``; sites outside any layer form :data:`GLOBAL`), the
 pointwise log-likelihood of every observed site, a replicated data set drawn from the
 model at theta_s, and the values of the latent sites.
 
@@ -25,17 +25,17 @@ from typing import NamedTuple
 
 import torch
 
+from ..infer.local_elbo import guide_site_layers
+from ..poutine import GLOBAL, site_layer
 from .traces import (
-    GLOBAL_LAYER,
     is_deterministic,
     is_latent,
     is_observed_data,
     max_plate_nesting,
     run_block,
-    site_layer,
 )
 
-__all__ = ["GLOBAL_LAYER", "Draws", "collect_draws"]
+__all__ = ["GLOBAL", "Draws", "collect_draws"]
 
 
 class Draws(NamedTuple):
@@ -103,9 +103,14 @@ def _plate_names(site, batch_rank):
     return tuple(names)
 
 
-def _layer_of(name, site, model_trace):
-    # A guide site is charged to the layer of the model site it stands for.
-    return site_layer(model_trace.nodes[name] if name in model_trace else site)
+def _site_layers(model_trace, guide_trace):
+    """The layer of every sample site of either trace (one rule with the ELBO's)."""
+    guide_layers = guide_site_layers(model_trace, guide_trace)
+    layers = {n: site_layer(s) for n, s in model_trace.nodes.items() if s["type"] == "sample"}
+    for name, site in guide_trace.nodes.items():
+        if site["type"] == "sample" and name not in layers:
+            layers[name] = guide_layers.get(name, site_layer(site))
+    return layers
 
 
 def _per_draw(value, size, shape, name):
@@ -178,10 +183,8 @@ class _Recorder:
             for n in self.obs_sites
         }
         layers = {}
-        for trace in (probe.model, probe.guide):
-            for name, site in trace.nodes.items():
-                if site["type"] == "sample":
-                    layers.setdefault(_layer_of(name, site, model), len(layers))
+        for layer in _site_layers(model, probe.guide).values():
+            layers.setdefault(layer, len(layers))
         self.layers = layers
 
         self.latent = {n: [] for n in self.kept}
@@ -191,12 +194,12 @@ class _Recorder:
         self.log_joint, self.log_q = [], []
         self.num_samples = 0
 
-    def _layer_parts(self, trace, size, model_trace):
+    def _layer_parts(self, trace, size, site_layers):
         parts = torch.zeros(len(self.layers), 1 if size is None else size, dtype=torch.float64)
         for name, site in trace.nodes.items():
             if site["type"] != "sample":
                 continue
-            layer = _layer_of(name, site, model_trace)
+            layer = site_layers[name]
             if layer not in self.layers:
                 raise ValueError(
                     f"site {name!r}: layer {layer!r} did not appear in the first draw; "
@@ -228,8 +231,9 @@ class _Recorder:
             log_lik = model.nodes[name]["unscaled_log_prob"]
             log_lik = _per_draw(log_lik, size, self.batch_shapes[name], name)
             self.log_likelihood[name].append(log_lik.double())
-        self.log_joint.append(self._layer_parts(model, size, model))
-        self.log_q.append(self._layer_parts(block.guide, size, model))
+        site_layers = _site_layers(model, block.guide)
+        self.log_joint.append(self._layer_parts(model, size, site_layers))
+        self.log_q.append(self._layer_parts(block.guide, size, site_layers))
         self.num_samples += k
 
     def result(self):

@@ -5,9 +5,10 @@ them, and runs the model once more with its observations removed to draw replica
 data. With ``size`` set, all three run inside an extra vectorized plate so that one
 call yields ``size`` independent draws (as Pyro's ``Predictive(parallel=True)`` does).
 
-The model is replayed with :class:`ReplayLatents` rather than :func:`pyro.poutine.replay`:
-Pyro's replay replaces each model site's ``infer`` dict with the guide's, which would
-lose the layer names that the model's own ``pyro_local.poutine.layer`` handler wrote.
+The model is replayed with :func:`pyro_local.infer.local_elbo.replay` rather than
+:func:`pyro.poutine.replay`: Pyro's replay replaces each model site's ``infer`` dict with
+the guide's, which would lose the layer names that the model's own
+``pyro_local.poutine.layer`` handler wrote.
 """
 
 from __future__ import annotations
@@ -18,34 +19,11 @@ from typing import NamedTuple
 import pyro
 import torch
 from pyro import poutine
-from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 
-#: Layer name of sites outside any ``pyro_local.poutine.layer``.
-GLOBAL_LAYER = "global"
+from ..infer.local_elbo import replay
 
 _DRAW_PLATE = "_pyro_local_draws"
-
-
-class ReplayLatents(Messenger):
-    """Replays the values of a trace's unobserved sample sites, leaving each site's
-    ``infer`` dict (and so its layer name) as the model wrote it.
-
-    :param pyro.poutine.Trace trace: the trace (normally a guide's) to take values from.
-    """
-
-    def __init__(self, trace):
-        super().__init__()
-        self.trace = trace
-
-    def _pyro_sample(self, msg):
-        if msg["is_observed"] or msg["name"] not in self.trace:
-            return
-        site = self.trace.nodes[msg["name"]]
-        if site["type"] != "sample" or site["is_observed"]:
-            return
-        msg["value"] = site["value"]
-        msg["done"] = True
 
 
 class BlockTraces(NamedTuple):
@@ -60,11 +38,6 @@ class BlockTraces(NamedTuple):
     guide: object
     model: object
     predictive: object
-
-
-def site_layer(site):
-    """The layer a trace site belongs to: its ``infer["layer"]`` or :data:`GLOBAL_LAYER`."""
-    return site["infer"].get("layer", GLOBAL_LAYER) if site["infer"] else GLOBAL_LAYER
 
 
 def is_observed_data(site):
@@ -128,7 +101,7 @@ def run_block(model, guide, args, kwargs, size=None, plate_nesting=0) -> BlockTr
         guide = _vectorized(guide, size, -plate_nesting - 1)
     with torch.no_grad():
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-        replayed = ReplayLatents(guide_trace)(model)
+        replayed = replay(model, guide_trace)
         model_trace = poutine.trace(replayed).get_trace(*args, **kwargs)
         missing = [
             name

@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 import torch
 
-from pyro_local.diagnostics import GLOBAL_LAYER, collect_draws
+from pyro_local.diagnostics import GLOBAL, collect_draws
 
 from .conjugate import LinearRegression, NormalMeans
 
@@ -36,14 +36,14 @@ def test_log_densities_match_scipy(parallel):
     w = draws.latent["w"].numpy()
     assert w.shape == (30, 2)
     # The latent site carries the layer name; the observed site lies outside any layer.
-    assert set(draws.log_joint) == {"regression", GLOBAL_LAYER}
+    assert set(draws.log_joint) == {"regression", GLOBAL}
     prior = scipy.stats.multivariate_normal(np.zeros(2), np.eye(2) / problem.alpha)
     q = scipy.stats.multivariate_normal(problem.mean, guide_scale**2 * problem.cov)
     pointwise = scipy.stats.norm(w @ problem.X.T, problem.sigma).logpdf(problem.y)
     np.testing.assert_allclose(draws.log_joint["regression"], prior.logpdf(w), atol=1e-10)
-    np.testing.assert_allclose(draws.log_joint[GLOBAL_LAYER], pointwise.sum(1), atol=1e-10)
+    np.testing.assert_allclose(draws.log_joint[GLOBAL], pointwise.sum(1), atol=1e-10)
     np.testing.assert_allclose(draws.log_q["regression"], q.logpdf(w), atol=1e-10)
-    np.testing.assert_allclose(draws.log_q[GLOBAL_LAYER], 0.0)
+    np.testing.assert_allclose(draws.log_q[GLOBAL], 0.0)
     np.testing.assert_allclose(draws.log_likelihood["y"], pointwise, atol=1e-10)
     np.testing.assert_array_equal(draws.observed["y"], problem.y)
     assert draws.plates["y"] == ("data",)
@@ -184,4 +184,4 @@ def test_draws_from_a_model_on_any_device_come_back_on_the_cpu(device, parallel)
                draws.observed["y"], *draws.log_joint.values(), *draws.log_q.values()]
     assert all(t.device.type == "cpu" for t in tensors)
     expected = scipy.stats.norm(0.2, 0.5).logpdf(draws.latent["mu"].numpy())
-    np.testing.assert_allclose(draws.log_q[GLOBAL_LAYER], expected, rtol=1e-5)
+    np.testing.assert_allclose(draws.log_q[GLOBAL], expected, rtol=1e-5)
