@@ -8,12 +8,12 @@ from contextlib import ExitStack
 import pyro
 import torch
 from pyro.infer.autoguide import AutoGuide
-from pyro.infer.autoguide.initialization import InitMessenger
 from pyro.infer.autoguide.utils import deep_setattr
 from pyro.nn import PyroModule
 from torch.distributions import constraints
 
 from pyro_local.nn.deferred import BIAS_ROW, LOCAL_REPARAM
+from pyro_local.poutine import local_reparameterization
 
 from .posteriors import (
     DEFAULT_INIT,
@@ -82,9 +82,10 @@ class AutoWeightGuide(AutoGuide):
         self.init_scales = init_scales
         self.init_loc_fn = init_loc_fn
         self.init_scale = float(init_scale)
-        if init_loc_fn is not None:
-            model = InitMessenger(init_loc_fn)(model)
-        super().__init__(model, create_plates=create_plates)
+        # The prototype trace runs under the local reparameterization handler, so that
+        # layers that need a deferred weight (pseudo-data) run; initial values then
+        # come from calling init_loc_fn on the sites, not from an InitMessenger.
+        super().__init__(local_reparameterization(model), create_plates=create_plates)
 
     def weight_posterior(self, name, site, loc) -> PyroModule:
         """The posterior module of weight site ``name`` (``loc``: initial mean or
@@ -97,12 +98,15 @@ class AutoWeightGuide(AutoGuide):
         self._weight_sites = set()
         for name, site in self.prototype_trace.iter_stochastic_nodes():
             value = site["value"].detach()
+            init = None
+            if self.init_loc_fn is not None:
+                with torch.no_grad():
+                    init = self.init_loc_fn(site).detach().clone().to(value)
             if is_weight_site(site):
-                loc = value.clone() if self.init_loc_fn is not None else None
-                module = self.weight_posterior(name, site, loc)
+                module = self.weight_posterior(name, site, init)
                 self._weight_sites.add(name)
             elif _is_real(site["fn"].support):
-                loc = value.clone() if self.init_loc_fn is not None else torch.zeros_like(value)
+                loc = torch.zeros_like(value) if init is None else init
                 for frame in site["cond_indep_stack"]:
                     full_size = frame.full_size or frame.size
                     if full_size != frame.size:

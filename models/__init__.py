@@ -15,6 +15,7 @@ from .blocks import (
     local_classifier_net,
     observe_labels,
 )
+from .predict import predictive_probs
 
 __all__ = [
     "BayesianClassifier",
@@ -28,4 +29,5 @@ __all__ = [
     "local_classifier_net",
     "mlp_blocks",
     "observe_labels",
+    "predictive_probs",
 ]

@@ -6,7 +6,9 @@ import enum
 
 import pyro
 import pyro.distributions as dist
+import torch
 from pyro.nn import PyroModule
+from pyro.poutine.runtime import get_plates
 
 from .deferred import BIAS_ROW, LOCAL_REPARAM
 from .priors import MatrixNormalPrior
@@ -25,6 +27,31 @@ class Bias(str, enum.Enum):
     SITE = "site"
     #: no bias.
     NONE = "none"
+
+
+def align_to_plates(value, event_dim):
+    """``value`` with the batch shape of the vectorized plates active here.
+
+    A site sampled outside the data plate but inside a vectorized plate (Pyro's
+    ``Predictive(..., parallel=True)`` puts one at ``dim=-max_plate_nesting - 1``)
+    has batch shape ``(S, 1, ...)``; ``Predictive`` hands back values of event
+    dimension >= ``max_plate_nesting`` without the singleton dimensions, ``(S, ...)``.
+    Restoring them keeps the weight's sample dimension apart from the data dimension.
+    """
+    frames = [f for f in get_plates() if f.vectorized and f.dim is not None]
+    if not frames:
+        return value
+    shape = [1] * max(-f.dim for f in frames)
+    for f in frames:
+        shape[f.dim] = f.size
+    batch = torch.Size(shape)
+    event = value.shape[value.dim() - event_dim :]
+    if (
+        value.shape[: value.dim() - event_dim] == batch
+        or value.numel() != batch.numel() * event.numel()
+    ):
+        return value
+    return value.reshape(batch + event)
 
 
 def _bias_mode(bias):
@@ -73,12 +100,15 @@ class _BayesLayer(PyroModule):
             self.prior(wmap.weight_shape, x),
             infer={LOCAL_REPARAM: True, BIAS_ROW: wmap.bias_row},
         )
+        weight = align_to_plates(weight, 2)
         pseudo = None if self.pseudo is None else self.pseudo()
         out = weight_apply(x, weight, weight_map=wmap, pseudo=pseudo)
         if self.bias_mode is Bias.SITE:
             zero = x.new_zeros(())
             prior = dist.Normal(zero, zero + self.bias_prior_scale).expand([wmap.columns])
-            bias = pyro.sample(self._pyro_get_fullname("bias"), prior.to_event(1))
+            bias = align_to_plates(
+                pyro.sample(self._pyro_get_fullname("bias"), prior.to_event(1)), 1
+            )
             out = out + bias.reshape(bias.shape + (1,) * (-1 - wmap.column_dim))
         return out
 

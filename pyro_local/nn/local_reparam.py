@@ -153,16 +153,25 @@ def sample_preactivations(weight_map, x, posterior, pseudo=None):
         # The downdate is exact but may round below zero.
         quad = (quad - reduction).clamp_min(1e-12)
     mean = weight_map.apply(x, mean_weight)
-    eps = torch.randn(
-        quad.shape + (posterior.noise_shape[-1],), dtype=mean.dtype, device=mean.device
-    )
+    root_dim = posterior.noise_shape[-1]
+    if root_dim == weight_map.columns:
+        # Noise drawn in the output's layout: the same draws as the mean-field case.
+        eps = torch.randn_like(mean).movedim(col, -1)
+    else:
+        eps = torch.randn(quad.shape + (root_dim,), dtype=mean.dtype, device=mean.device)
     noise = posterior.column_scale_matmul(eps).movedim(-1, col)
     return mean + quad.sqrt().unsqueeze(col) * noise
 
 
-def preactivation_moments(weight_map, x, posterior):
-    """Mean and per-row column covariance scale of the pre-activations: ``(mean,
-    quad)`` with ``b_n ~ N(mean_n, quad_n V)`` (MatrixNormal), for tests and
-    diagnostics."""
+def preactivation_moments(weight_map, x, posterior, pseudo=None):
+    """Mean and per-row column-covariance scale of the pre-activations under a
+    :class:`MatrixNormal` posterior (conditioned on ``pseudo`` if given): ``(mean,
+    quad)`` with ``b_n ~ N(mean_n, quad_n V)``. For tests and diagnostics."""
     check_posterior(posterior, weight_map.weight_shape)
-    return weight_map.apply(x, posterior.loc), _row_quad(weight_map, x, posterior.row_factor)
+    if not isinstance(posterior, MatrixNormal):
+        raise TypeError(f"expected a MatrixNormal posterior, got {posterior!r}")
+    quad = _row_quad(weight_map, x, posterior.row_factor)
+    if pseudo is None:
+        return weight_map.apply(x, posterior.loc), quad
+    mean_weight, reduction = _condition(weight_map, x, posterior, pseudo)
+    return weight_map.apply(x, mean_weight), quad - reduction

@@ -1,0 +1,47 @@
+"""Posterior predictive class probabilities of a classifier, in batches."""
+
+from __future__ import annotations
+
+import torch
+from pyro.infer import Predictive
+
+from pyro_local.poutine import local_reparameterization
+
+
+@torch.no_grad()
+def predictive_probs(model, guide, x, num_samples=20, batch_size=500, local=False):
+    """Class probabilities under ``num_samples`` posterior draws, for every input.
+
+    Runs a vectorized :class:`~pyro.infer.Predictive` over chunks of ``x``. By
+    default each draw is a whole set of weights shared by all inputs; with
+    ``local=True`` the draws run under
+    :func:`~pyro_local.poutine.local_reparameterization` (pre-activations drawn
+    per input: the same per-input predictive distribution for dense layers, with
+    the approximation of the local draws for convolutions), one draw at a time.
+
+    :param model: a classifier whose ``forward(x)`` returns logits ``(..., N, C)``.
+    :param guide: its guide.
+    :param torch.Tensor x: inputs, ``(N, ...)``.
+    :param int num_samples: posterior draws ``S``.
+    :param int batch_size: inputs per chunk.
+    :param bool local: draw under the local reparameterization handler.
+    :returns: ``(S, N, C)`` probabilities.
+    """
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
+    chunks = []
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size]
+        if local:
+            with local_reparameterization():
+                predictive = Predictive(
+                    model, guide=guide, num_samples=num_samples, return_sites=["_RETURN"]
+                )
+                logits = predictive(xb)["_RETURN"]
+        else:
+            predictive = Predictive(
+                model, guide=guide, num_samples=num_samples, parallel=True, return_sites=["_RETURN"]
+            )
+            logits = predictive(xb)["_RETURN"]
+        chunks.append(logits.reshape(num_samples, xb.shape[0], -1).softmax(-1))
+    return torch.cat(chunks, 1)
