@@ -36,10 +36,12 @@ def forward(x, w1, w2):
 
 
 def model(x, y=None):
-    w1 = pyro.sample("w1", dist.Normal(torch.zeros(2, HIDDEN), 1.0).to_event(2),
-                     infer={"layer": "hidden"})
-    w2 = pyro.sample("w2", dist.Normal(torch.zeros(HIDDEN, CLASSES), 1.0).to_event(2),
-                     infer={"layer": "output"})
+    w1 = pyro.sample(
+        "w1", dist.Normal(torch.zeros(2, HIDDEN), 1.0).to_event(2), infer={"layer": "hidden"}
+    )
+    w2 = pyro.sample(
+        "w2", dist.Normal(torch.zeros(HIDDEN, CLASSES), 1.0).to_event(2), infer={"layer": "output"}
+    )
     with pyro.plate("data", x.shape[0]):
         pyro.sample("y", dist.Categorical(logits=forward(x, w1, w2)), obs=y)
 
@@ -75,8 +77,15 @@ def main(args):
     start = time.perf_counter()
     guide, history = train(x, y, args.steps, args.lr)
     trained = time.perf_counter()
-    idata = D.to_inference_data(model, guide, x, y, num_samples=args.draws, history=history,
-                                attrs={"seed": args.seed, "steps": args.steps})
+    idata = D.to_inference_data(
+        model,
+        guide,
+        x,
+        y,
+        num_samples=args.draws,
+        history=history,
+        attrs={"seed": args.seed, "steps": args.steps},
+    )
     exported = time.perf_counter()
 
     draw_probs = predictive_probs(idata, x_test)
@@ -106,10 +115,14 @@ def main(args):
     for layer, result in khat.layers.items():
         print(f"  {layer}: k-hat {result.khat:.2f} ({result.reading.value})")
     print(loo)
-    print(f"accuracy {calibration.accuracy:.3f}, NLL {calibration.nll:.3f}, "
-          f"ECE {calibration.ece:.3f}, OOD AUROC (MI) {D.ood_auroc(mi_in, mi_out):.3f}")
-    print(f"train {trained - start:.1f} s, export {exported - trained:.1f} s, "
-          f"diagnostics and report {done - exported:.1f} s -> {path}")
+    print(
+        f"accuracy {calibration.accuracy:.3f}, NLL {calibration.nll:.3f}, "
+        f"ECE {calibration.ece:.3f}, OOD AUROC (MI) {D.ood_auroc(mi_in, mi_out):.3f}"
+    )
+    print(
+        f"train {trained - start:.1f} s, export {exported - trained:.1f} s, "
+        f"diagnostics and report {done - exported:.1f} s -> {path}"
+    )
 
 
 if __name__ == "__main__":

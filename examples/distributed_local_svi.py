@@ -68,8 +68,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--modes", nargs="+", default=["sequential"],
-                        choices=["fused", "sequential"])
+    parser.add_argument(
+        "--modes", nargs="+", default=["sequential"], choices=["fused", "sequential"]
+    )
     args = parser.parse_args()
     tdist.init_process_group("gloo")
     rank, world = tdist.get_rank(), tdist.get_world_size()

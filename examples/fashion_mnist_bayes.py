@@ -233,7 +233,12 @@ def ood_inputs(x_test, seed, size):
 def evaluate(model, guide, args, x_test, y_test, ood):
     num_samples = 1 if args.guide == "deterministic" else args.num_samples
     predict = functools.partial(
-        predictive_probs, model, guide, num_samples=num_samples, local=args.predict_local
+        predictive_probs,
+        model,
+        guide,
+        num_samples=num_samples,
+        local=args.predict_local,
+        parallel=args.training == "global",  # LocalNet.guide: sequential draws only
     )
     draws = predict(x_test)
     probs = draws.mean(0)
@@ -295,7 +300,12 @@ def main(argv=None):
         if args.eval_every and (epoch + 1) % args.eval_every == 0:
             with ema.swapped() if ema is not None else contextlib.nullcontext():
                 probs = predictive_probs(
-                    model, guide, x_test[:2000], num_samples=4, local=args.predict_local
+                    model,
+                    guide,
+                    x_test[:2000],
+                    num_samples=4,
+                    local=args.predict_local,
+                    parallel=args.training == "global",
                 ).mean(0)
             point = {
                 "epoch": epoch + 1,

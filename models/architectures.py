@@ -60,7 +60,7 @@ def lenet5_blocks(
         raise ValueError(f"in_shape: images of {height} x {width} are too small for LeNet-5")
     blocks = [
         Block(BayesConv2d(c_in, c1, 5, padding=2, **layer_kwargs), (c1, h1, w1), pool=2),
-        Block(BayesConv2d(c1, c2, 5, **layer_kwargs), (c2, h2, w2), pool=2, flatten=True),
+        Block(BayesConv2d(c1, c2, 5, **layer_kwargs), (c2 * h2 * w2,), pool=2, flatten=True),
     ]
     return blocks + mlp_blocks(c2 * h2 * w2, hidden, num_classes, **layer_kwargs)
 

@@ -9,7 +9,7 @@ from pyro_local.poutine import local_reparameterization
 
 
 @torch.no_grad()
-def predictive_probs(model, guide, x, num_samples=20, batch_size=500, local=False):
+def predictive_probs(model, guide, x, num_samples=20, batch_size=500, local=False, parallel=True):
     """Class probabilities under ``num_samples`` posterior draws, for every input.
 
     Runs a vectorized :class:`~pyro.infer.Predictive` over chunks of ``x``. By
@@ -25,6 +25,10 @@ def predictive_probs(model, guide, x, num_samples=20, batch_size=500, local=Fals
     :param int num_samples: posterior draws ``S``.
     :param int batch_size: inputs per chunk.
     :param bool local: draw under the local reparameterization handler.
+    :param bool parallel: vectorize the whole-weight draws (``Predictive(...,
+        parallel=True)``); pass ``False`` for guides that run the model inside them,
+        such as :meth:`~pyro_local.infer.LocalNet.guide`, whose vectorized run puts
+        Pyro's sample plate where the model's data plate is.
     :returns: ``(S, N, C)`` probabilities.
     """
     if not isinstance(num_samples, int) or num_samples < 1:
@@ -40,7 +44,11 @@ def predictive_probs(model, guide, x, num_samples=20, batch_size=500, local=Fals
                 logits = predictive(xb)["_RETURN"]
         else:
             predictive = Predictive(
-                model, guide=guide, num_samples=num_samples, parallel=True, return_sites=["_RETURN"]
+                model,
+                guide=guide,
+                num_samples=num_samples,
+                parallel=parallel,
+                return_sites=["_RETURN"],
             )
             logits = predictive(xb)["_RETURN"]
         chunks.append(logits.reshape(num_samples, xb.shape[0], -1).softmax(-1))
