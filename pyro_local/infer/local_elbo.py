@@ -105,9 +105,14 @@ def _check_traces(model_trace, guide_trace, max_plate_nesting):
             "conditional is the model's own"
         )
     # Pyro's checks (shapes, auxiliary sites) on the sites that both traces share.
-    model_trace = model_trace.copy()
-    for name, site in list(model_trace.nodes.items()):
-        if site["type"] == "sample" and guide_is_prior(site) and name not in guide_trace:
+    prior_only = [
+        name
+        for name, site in model_trace.nodes.items()
+        if site["type"] == "sample" and guide_is_prior(site) and name not in guide_trace
+    ]
+    if prior_only:
+        model_trace = model_trace.copy()
+        for name in prior_only:
             model_trace.remove_node(name)
     check_model_guide_match(model_trace, guide_trace, max_plate_nesting)
 
@@ -160,6 +165,27 @@ def _monte_carlo_term(log_p, guide_site):
     return term, elbo, score
 
 
+def guide_site_layers(model_trace, guide_trace) -> dict[str, str]:
+    """
+    The layer of every sample site of a guide trace. A site the model has belongs to
+    the model site's layer (guides such as autoguides run outside the model's layers).
+    An auxiliary site (one the model lacks) keeps its own label if it has one, and
+    otherwise belongs to the layer of the next guide site that the model has: the
+    latent it helps to produce, as AutoNormal's ``"w_unconstrained"`` produces ``"w"``.
+
+    :returns: ``{site name: layer}``.
+    """
+    layers, layer_ahead = {}, GLOBAL
+    for name, site in reversed(guide_trace.nodes.items()):
+        if site["type"] != "sample" or site_is_subsample(site):
+            continue
+        if name in model_trace.nodes:
+            layer_ahead = layers[name] = site_layer(model_trace.nodes[name])
+        else:
+            layers[name] = site["infer"].get("layer", layer_ahead)
+    return layers
+
+
 def site_terms(model_trace, guide_trace, closed_form_kl=True) -> dict[str, list[SiteTerm]]:
     """
     Splits one particle's ELBO into per-site terms, grouped by layer.
@@ -206,22 +232,11 @@ def site_terms(model_trace, guide_trace, closed_form_kl=True) -> dict[str, list[
         if score is not None:
             score_sites.append((layer, guide_site, score))
 
-    # An auxiliary guide site belongs to the layer of the next guide site that the
-    # model has (the latent it helps to produce, as AutoNormal's "x_unconstrained"
-    # produces "x"); failing that, to its own label.
-    layer_ahead = None
-    aux_layers = {}
-    for name, guide_site in reversed(guide_trace.nodes.items()):
-        if guide_site["type"] != "sample" or site_is_subsample(guide_site):
-            continue
-        if name in model_trace.nodes:
-            layer_ahead = site_layer(model_trace.nodes[name])
-        else:
-            aux_layers[name] = guide_site["infer"].get("layer", layer_ahead) or GLOBAL
+    layers = guide_site_layers(model_trace, guide_trace)
     for name, guide_site in guide_trace.nodes.items():
-        if name not in aux_layers:
+        if name not in layers or name in model_trace.nodes:
             continue
-        layer = aux_layers[name]
+        layer = layers[name]
         term, elbo, score = _monte_carlo_term(0.0, guide_site)
         add(layer, name, "auxiliary", term, guide_site["cond_indep_stack"], elbo)
         if score is not None:
@@ -353,4 +368,13 @@ class LocalELBOModule(torch.nn.Module):
         return self.elbo.layer_losses(self.model, self.guide, *args, **kwargs)
 
 
-__all__ = ["GLOBAL", "LocalELBO", "SiteTerm", "get_traces", "guide_is_prior", "site_terms"]
+__all__ = [
+    "GLOBAL",
+    "LocalELBO",
+    "SiteTerm",
+    "get_traces",
+    "guide_is_prior",
+    "guide_site_layers",
+    "replay",
+    "site_terms",
+]

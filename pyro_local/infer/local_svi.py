@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import math
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -14,7 +15,7 @@ from . import checkpoint as ckpt
 from . import distributed as ddp
 from .local_elbo import LocalELBO, check_finite, layer_losses_from_terms
 from .local_net import LocalNet
-from .module_local import module_local_params
+from .module_local import give_local_param_state, module_local_params
 from .ownership import (
     assign_parameters,
     check_params_owned,
@@ -72,6 +73,23 @@ def _to(value, device):
     if isinstance(value, dict):
         return {k: _to(v, device) for k, v in value.items()}
     return value
+
+
+def _multi_tensor(optim, params, args) -> dict:
+    """
+    Asks torch for its multi-tensor optimizer kernels unless the user chose: ``fused``
+    where every parameter is on CUDA and the optimizer has it, else ``foreach`` (torch
+    picks the slow per-tensor loop on CPU by default).
+    """
+    if "fused" in args or "foreach" in args:
+        return args
+    accepted = inspect.signature(optim.__init__).parameters
+    on_cuda = all(p.is_cuda for p in params)
+    if on_cuda and "fused" in accepted:
+        return {**args, "fused": True}
+    if "foreach" in accepted:
+        return {**args, "foreach": True}
+    return args
 
 
 class LocalSVI:
@@ -204,6 +222,7 @@ class LocalSVI:
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
         with torch.random.fork_rng(devices=devices), module_local_params(*modules):
             self._forward(args, kwargs, initializing=True)
+        give_local_param_state(*modules)  # modules created lazily in that forward
         with torch.no_grad():
             for buffer, value in buffers:
                 buffer.copy_(value)
@@ -227,7 +246,7 @@ class LocalSVI:
         for layer, names in self.layer_params.items():
             params = [self._params[n] for n in names]
             args = {**self.optim_args, **self.layer_optim_args.get(layer, {})}
-            self.optimizers[layer] = self.optim(params, **args)
+            self.optimizers[layer] = self.optim(params, **_multi_tensor(self.optim, params, args))
         for layer in losses:
             self.history.setdefault(layer, [])
         if self.distributed:
@@ -321,7 +340,7 @@ class LocalSVI:
             before that layer's update in sequential mode.
         """
         self.init(*args, **kwargs)
-        with module_local_params(*self._modules().values()):
+        with module_local_params(prepare=False):
             if self.mode is Mode.FUSED:
                 losses, terms = self._forward(args, kwargs)
                 values = self._values(losses)
@@ -353,13 +372,13 @@ class LocalSVI:
         custom loops and checks); initializes the engine if needed.
         """
         self.init(*args, **kwargs)
-        with module_local_params(*self._modules().values()):
+        with module_local_params(prepare=False):
             losses, _ = self._forward(args, kwargs)
         return losses
 
     def evaluate(self, *args, **kwargs) -> StepInfo:
         """The per-layer losses on a batch, without gradients or updates."""
-        with torch.no_grad(), module_local_params(*self._modules().values()):
+        with torch.no_grad(), module_local_params(prepare=False):
             losses, terms = self._forward(args, kwargs) if self.initialized else (None, None)
             if losses is None:
                 raise RuntimeError("evaluate() needs an initialized engine: call init() or step()")

@@ -1,0 +1,110 @@
+"""The HTML report: sections, absent data, escaping, self-contained images."""
+
+import base64
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pyro_local import diagnostics as D
+
+from .conftest import REPORT_TITLES
+
+
+def test_every_section_in_order(report_page):
+    headings = re.findall(r"<section id=\"[^\"]+\"><h2>([^<]+)</h2>", report_page)
+    assert headings == REPORT_TITLES
+    assert "not in this report" not in report_page
+    assert "<title>test run</title>" in report_page
+
+
+def test_images_are_embedded_pngs_and_nothing_is_fetched(report_page):
+    sources = re.findall(r"<img src=\"([^\"]+)\"", report_page)
+    assert len(sources) == 8
+    for source in sources:
+        prefix = "data:image/png;base64,"
+        assert source.startswith(prefix)
+        image = Image.open(io.BytesIO(base64.b64decode(source[len(prefix):])))
+        image.verify()
+        assert image.format == "PNG" and min(image.size) > 0
+    links = re.findall(r"(?:href|src)=\"([^\"]+)\"", report_page)
+    assert all(link.startswith(("#", "data:")) for link in links)
+    assert "http" not in report_page and "<script" not in report_page
+
+
+def test_config_is_escaped_and_flattened(report_page):
+    assert "&lt;script&gt;x&lt;/script&gt;" in report_page
+    assert "<td>optimizer.lr</td><td>0.001</td>" in report_page
+
+
+def test_absent_sections_are_listed_with_reasons():
+    page = D.build_report(config={"seed": 1}, history={"l1": [3.0, 2.0]})
+    headings = re.findall(r"<h2>([^<]+)</h2>", page)
+    assert headings == ["Contents", "Optimisation history", "Configuration"]
+    absent = re.findall(r"<li class=\"absent\">([^<]+)</li>", page)
+    assert len(absent) == 7
+    assert "Pareto k-hat: not in this report (no sample_stats with log weights)" in absent
+
+
+def test_extra_sections_compose():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.subplots().plot([0, 1], [1, 0])
+    extra = D.Section("Engine timings", D.table_html(["step", "ms"], [[1, 2.5]])
+                      + D.figure_html(fig, "timings"))
+    page = D.build_report(extra_sections=[extra])
+    assert '<section id="engine-timings"><h2>Engine timings</h2>' in page
+    assert '<a href="#engine-timings">Engine timings</a>' in page
+
+
+def test_no_pyplot_state_is_touched():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    D.build_report(sparsity={"z": 0.5}, weight_scales={"w": (np.ones(3), np.ones(2))})
+    assert plt.get_fignums() == before
+
+
+def test_write_report_creates_folders(tmp_path):
+    path = D.write_report(tmp_path / "run" / "report.html", D.build_report(config={"a": 1}))
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"weight_scales": {"w": (np.ones(2), -np.ones(2))}}, ValueError, "positive"),
+    ({"weight_scales": {"w": np.ones(2)}}, ValueError, "row scales"),
+    ({"weight_scales": [1.0]}, TypeError, "weight_scales"),
+    ({"sparsity": {"z": 1.5}}, ValueError, r"\[0, 1\]"),
+    ({"sparsity": {"z": [0.1, 0.2]}}, ValueError, "one number"),
+    ({"config": [1]}, TypeError, "config"),
+    ({"ood": (1, 2)}, TypeError, "ood"),
+    ({"idata": {"posterior": None}}, TypeError, "idata"),
+    ({"extra_sections": ["<p>"]}, TypeError, "extra_sections"),
+])
+def test_bad_inputs(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        D.build_report(**kwargs)
+
+
+def test_mcmc_style_idata_gets_only_what_it_supports():
+    # An InferenceData without the guide's log densities (e.g. from MCMC) has no k-hat
+    # or variational LOO, but its posterior predictive check is drawn.
+    import arviz as az
+
+    rng = np.random.default_rng(0)
+    idata = az.from_dict(
+        posterior={"mu": rng.normal(size=(1, 50))},
+        posterior_predictive={"y": rng.normal(size=(1, 50, 10))},
+        log_likelihood={"y": rng.normal(size=(1, 50, 10))},
+        observed_data={"y": rng.normal(size=10)},
+    )
+    page = D.build_report(idata)
+    assert re.findall(r"<section id=\"[^\"]+\"><h2>([^<]+)</h2>", page) == [
+        "Posterior predictive checks"]
+    with pytest.raises(ValueError, match="sample_stats"):
+        D.variational_khat(idata)
+    with pytest.raises(ValueError, match="sample_stats"):
+        D.variational_loo(idata)
