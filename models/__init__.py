@@ -1,4 +1,13 @@
-"""Models built from pyro-local layers and distributions (installed as ``pyro_local.models``)."""
+"""Models built from pyro-local layers and distributions (installed as ``pyro_local.models``).
+
+- Bayesian networks with matrix-variate Gaussian weight posteriors (Louizos & Welling
+  2016): :class:`BayesianMLP`, :class:`BayesianLeNet5`, :class:`BayesianRegressor`,
+  and :func:`local_classifier_net` for their local (per-layer) training.
+- Networks for local learning rules, each a :class:`pyro_local.nn.Stack` trainable end
+  to end (:func:`pyro_local.nn.backprop_net`) or with any local rule
+  (:func:`pyro_local.nn.local_net`): :func:`mlp`, :func:`small_conv`, :func:`vgg8`,
+  :func:`small_vit`.
+"""
 
 from .architectures import (
     BayesianLeNet5,
@@ -7,7 +16,7 @@ from .architectures import (
     lenet5_blocks,
     mlp_blocks,
 )
-from .blocks import (
+from .bayesian_blocks import (
     BayesianClassifier,
     Block,
     LinearHead,
@@ -15,7 +24,11 @@ from .blocks import (
     local_classifier_net,
     observe_labels,
 )
+from .mlp import mlp
 from .predict import predictive_probs
+from .small_conv import small_conv
+from .vgg import vgg8
+from .vit import small_vit
 
 __all__ = [
     "BayesianClassifier",
@@ -27,7 +40,11 @@ __all__ = [
     "LocalClassifierBlock",
     "lenet5_blocks",
     "local_classifier_net",
+    "mlp",
     "mlp_blocks",
     "observe_labels",
     "predictive_probs",
+    "small_conv",
+    "small_vit",
+    "vgg8",
 ]

@@ -12,7 +12,7 @@ from torch.distributions import constraints
 
 from pyro_local.nn import BayesConv2d, BayesLinear
 
-from .blocks import BayesianClassifier, Block, _check_num_data
+from .bayesian_blocks import BayesianClassifier, Block, _check_num_data
 
 
 def _check_sizes(sizes, name):
@@ -67,7 +67,7 @@ def lenet5_blocks(
 
 class BayesianMLP(BayesianClassifier):
     """A Bayesian MLP classifier; see :func:`mlp_blocks` and
-    :class:`~pyro_local.models.blocks.BayesianClassifier`.
+    :class:`~pyro_local.models.bayesian_blocks.BayesianClassifier`.
 
     Example::
 

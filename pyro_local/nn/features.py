@@ -1,0 +1,88 @@
+"""Pooling a layer's activation to the small feature vector that local objectives read."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def _check_shape(shape) -> tuple[int, ...]:
+    if not isinstance(shape, Sequence) or not shape or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
+        raise ValueError(f"shape: expected a non-empty sequence of positive ints, got {shape!r}")
+    return tuple(shape)
+
+
+def check_pool(pool) -> int | None:
+    """Validates a spatial pool size: ``None`` or a positive int."""
+    if pool is not None and (isinstance(pool, bool) or not isinstance(pool, int) or pool < 1):
+        raise ValueError(f"pool: expected None or a positive int, got {pool!r}")
+    return pool
+
+
+def pooled_shape(shape, pool: int | None) -> tuple[int, ...]:
+    """
+    The shape (without the batch dimension) that :func:`pool_features` gives for an
+    activation of shape ``shape``, before flattening.
+
+    :param shape: the activation's shape without the batch dimension: ``(D,)``,
+        tokens ``(T, D)`` or feature maps ``(C, H, W)``.
+    :param int pool: the spatial size feature maps are average-pooled to (``None``
+        keeps them whole); ignored for vectors and tokens.
+    """
+    shape = _check_shape(shape)
+    check_pool(pool)
+    if len(shape) == 1:
+        return shape
+    if len(shape) == 2:  # tokens: the mean over tokens
+        return shape[1:]
+    if len(shape) == 3:
+        return shape if pool is None else (shape[0], pool, pool)
+    raise ValueError(f"shape: expected 1 to 3 dimensions, got {shape!r}")
+
+
+def pooled_dim(shape, pool: int | None) -> int:
+    """The length of the flat feature vector :func:`pool_features` gives."""
+    return math.prod(pooled_shape(shape, pool))
+
+
+def pool_features(a: torch.Tensor, pool: int | None) -> torch.Tensor:
+    """
+    Flattens an activation to one feature vector per example, as LLS does before its
+    fixed basis: feature maps ``(N, C, H, W)`` are adaptive-average-pooled to
+    ``(C, pool, pool)`` and flattened channel-major, tokens ``(N, T, D)`` are averaged
+    over ``T``, vectors ``(N, D)`` pass unchanged.
+
+    :param torch.Tensor a: the activation, batch first.
+    :param int pool: the spatial output size for feature maps, or ``None``.
+    :returns: a tensor of shape ``(N, pooled_dim(a.shape[1:], pool))``.
+    """
+    if a.dim() == 2:
+        return a
+    if a.dim() == 3:
+        return a.mean(1)
+    if a.dim() == 4:
+        if pool is not None:
+            a = F.adaptive_avg_pool2d(a, (pool, pool))
+        return a.flatten(1)
+    raise ValueError(f"activation: expected 2 to 4 dimensions (batch first), got shape "
+                     f"{tuple(a.shape)}")
+
+
+def fixed_gaussian(rows: int, cols: int, seed: int) -> torch.Tensor:
+    """
+    A ``rows x cols`` matrix of independent ``N(0, 1 / cols)`` entries drawn from its
+    own generator seeded with ``seed`` (the global random state is untouched), so that
+    ``R @ v`` keeps the norm of ``v`` in expectation (a Johnson-Lindenstrauss map).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(rows, cols, generator=generator, dtype=torch.float64).div_(
+        math.sqrt(cols)
+    ).float()
+
+
+__all__ = ["check_pool", "fixed_gaussian", "pool_features", "pooled_dim", "pooled_shape"]
