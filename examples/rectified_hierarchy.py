@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from pyro import poutine
+from pyro.poutine.messenger import Messenger
 from tqdm.auto import tqdm
 
 from pyro_local.data import TensorLoader, binarize_dynamic, binarize_static, load
@@ -42,6 +43,48 @@ VARIANTS = {
     "mean-field": "(b) rectified hierarchy, mean-field guide",
     "gaussian-vae": "(c) one-layer Gaussian VAE",
 }
+
+
+class KLWarmup(torch.nn.Module):
+    """
+    Runs ``program`` (a model or guide module) with every latent site's log-density
+    scaled by ``beta``, which scales each layer's KL term and leaves the likelihood
+    alone: deterministic warm-up (Sønderby et al., 2016), ``beta`` rising linearly
+    from 0 to 1 over the first ``--warmup-epochs``. One ``beta`` is shared by the
+    model and the guide wrappers, so the closed-form KLs (scaled by the guide site's
+    scale) and any Monte Carlo terms agree.
+    """
+
+    def __init__(self, program, schedule):
+        super().__init__()
+        self.program = program
+        self.schedule = schedule
+
+    def forward(self, *args, **kwargs):
+        with _ScaleLatents(self.schedule.beta):
+            return self.program(*args, **kwargs)
+
+
+class _ScaleLatents(Messenger):
+    def __init__(self, beta):
+        super().__init__()
+        self.beta = beta
+
+    def _process_message(self, msg):
+        if msg["type"] == "sample" and not msg["is_observed"] and self.beta != 1.0:
+            msg["scale"] = msg["scale"] * self.beta
+
+
+class WarmupSchedule:
+    """``beta = min(1, step / warmup_steps)``, advanced once per training step."""
+
+    def __init__(self, warmup_steps):
+        self.warmup_steps = warmup_steps
+        self.step = 0
+
+    @property
+    def beta(self):
+        return 1.0 if self.warmup_steps <= 0 else min(1.0, self.step / self.warmup_steps)
 
 
 def build(variant, latent_dims, z_dim):
@@ -62,22 +105,28 @@ def mean_se(values):
     return float(values.mean()), float(values.std() / math.sqrt(len(values)))
 
 
+def test_elbo(model, guide, x):
+    """Per-layer ELBO terms per image (closed-form KLs, one draw per image)."""
+    sums = {}
+    for (xb,) in batches(x, 500):
+        for k, v in LocalELBO().layer_losses(model, guide, xb).items():
+            sums[k] = sums.get(k, 0.0) - float(v)
+    return {k: v / len(x) for k, v in sums.items()}
+
+
 @torch.no_grad()
-def evaluate(model, guide, x_test, args, progress):
-    """Test ELBO per layer, IWAE bounds, ESS, latent activity; in evaluation mode."""
+def evaluate(model, guide, x_all, x_test, args, progress):
+    """
+    Test ELBO per layer on all test images; IWAE bounds, ESS and latent activity on
+    ``x_test`` (the first ``--test-images``); in evaluation mode.
+    """
     model.eval(), guide.eval()
-    elbo = LocalELBO()
-    layer_sums, per_image = {}, []
-    for (xb,) in batches(x_test, 500):
-        losses = elbo.layer_losses(model, guide, xb)
-        for k, v in losses.items():
-            layer_sums[k] = layer_sums.get(k, 0.0) + float(v)
-    n = len(x_test)
-    layers = {k: -v / n for k, v in layer_sums.items()}
+    layers = test_elbo(model, guide, x_all)
+    layers_subset = test_elbo(model, guide, x_test)
     ks = [k for k in (1, 10, 100, 1000, 5000) if k <= args.iwae_samples
           and args.iwae_samples % k == 0]
     bounds = {k: [] for k in ks}
-    ess = []
+    per_image, ess = [], []
     for (xb,) in tqdm(batches(x_test, args.iwae_batch), desc="IWAE", disable=not progress):
         est = importance_log_likelihood(model, guide, xb, num_samples=args.iwae_samples,
                                         chunk_size=args.iwae_chunk)
@@ -86,6 +135,7 @@ def evaluate(model, guide, x_test, args, progress):
         for k in ks:
             bounds[k].append(iwae_bound(est.log_weights, k))
     log_lik = torch.cat(per_image)
+    torch.save(log_lik, args.out / f"{args.current}_iwae.pt")
     activity = latent_activity(guide, batches(x_test, 500), sites=model.latent_names,
                                num_samples=args.activity_samples)
     prior = poutine.trace(model).get_trace(batch_size=2000)
@@ -93,6 +143,7 @@ def evaluate(model, guide, x_test, args, progress):
     return {
         "test_elbo": sum(layers.values()),
         "test_elbo_layers": layers,
+        "test_elbo_subset": sum(layers_subset.values()),
         "iwae": mean_se(log_lik),
         "iwae_by_k": {k: mean_se(torch.cat(v)) for k, v in bounds.items()},
         "ess_mean": float(torch.cat(ess).mean()),
@@ -130,22 +181,33 @@ def save_grid(model, guide, x_test, path, title):
     fig.savefig(path)
 
 
-def run_variant(variant, train_x, test_x, args, out):
+def run_variant(variant, train_x, test_all, test_x, args, out):
+    args.current = variant
     torch.manual_seed(args.seed)
     model, guide = build(variant, tuple(args.latent_dims), args.z_dim)
-    svi = LocalSVI(model, guide, strict=False, optim=torch.optim.Adamax,
-                   optim_args={"lr": args.lr})
     loader = TensorLoader(train_x, batch_size=args.batch_size, seed=args.seed,
                           transform=binarize_dynamic)
+    schedule = WarmupSchedule(args.warmup_epochs * len(loader))
+    svi = LocalSVI(KLWarmup(model, schedule), KLWarmup(guide, schedule), strict=False,
+                   optim=torch.optim.Adamax, optim_args={"lr": args.lr})
+
+    def batches_of_epoch(epoch):
+        # The order and binarization depend on (seed, epoch) only, so a resumed run
+        # sees the batches an uninterrupted one would.
+        loader.load_state_dict({"seed": args.seed, "epoch": epoch, "batch": 0})
+        for batch in loader:
+            schedule.step = svi.step_count
+            yield batch
+
     start = time.perf_counter()
-    result = svi.run(loader, args.epochs, checkpoint=out / f"{variant}.pt",
+    result = svi.run(batches_of_epoch, args.epochs, checkpoint=out / f"{variant}.pt",
                      progress=not args.no_progress)
     train_seconds = time.perf_counter() - start
     steps_per_epoch = len(loader)
     last = {k: sum(v[-steps_per_epoch:]) / min(len(v), steps_per_epoch) / args.batch_size
             for k, v in result.history.items()}
     start = time.perf_counter()
-    metrics = evaluate(model, guide, test_x, args, not args.no_progress)
+    metrics = evaluate(model, guide, test_all, test_x, args, not args.no_progress)
     save_grid(model, guide, test_x, out / f"{variant}.png", VARIANTS[variant])
     params = sum(p.numel() for m in (model, guide) for p in m.parameters())
     return {
@@ -160,6 +222,25 @@ def run_variant(variant, train_x, test_x, args, out):
     }
 
 
+def paired_comparisons(out, num_images):
+    """
+    IWAE differences between the variants on the same test images: mean and its
+    standard error over images (paired, so much smaller than either model's own).
+    """
+    per_image = {}
+    for variant in VARIANTS:
+        path = out / f"{variant}_iwae.pt"
+        if path.exists():
+            values = torch.load(path)
+            if len(values) == num_images:
+                per_image[variant] = values
+    names = list(per_image)
+    return {
+        f"{a} - {b}": mean_se(per_image[a] - per_image[b])
+        for i, a in enumerate(names) for b in names[i + 1 :]
+    }
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -170,7 +251,11 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=2e-3, help="Adamax learning rate")
     p.add_argument("--latent-dims", type=int, nargs="+", default=[300, 200, 100, 50])
     p.add_argument("--z-dim", type=int, default=50, help="latent width of the Gaussian VAE")
-    p.add_argument("--test-images", type=int, default=None, help="first N test images")
+    p.add_argument("--warmup-epochs", type=float, default=0.0,
+                   help="epochs over which the KL weight rises from 0 to 1 (0: none)")
+    p.add_argument("--train-images", type=int, default=None, help="first N training images")
+    p.add_argument("--test-images", type=int, default=2000,
+                   help="first N test images for IWAE and activity (the ELBO uses all)")
     p.add_argument("--test-seed", type=int, default=0, help="seed of the static binarization")
     p.add_argument("--iwae-samples", type=int, default=1000)
     p.add_argument("--iwae-batch", type=int, default=100, help="test images per IWAE pass")
@@ -184,7 +269,8 @@ def parse_args(argv=None):
                    help="smoke run: shipped subset, 1 epoch on 1000 images, 100 test images, K=20")
     args = p.parse_args(argv)
     if args.quick:
-        args.dataset, args.epochs, args.test_images = "fashion-mnist-small", 1, 100
+        args.dataset, args.epochs, args.train_images = "fashion-mnist-small", 1, 1000
+        args.test_images = 100
         args.iwae_samples, args.iwae_chunk, args.activity_samples = 20, 20, 4
     return args
 
@@ -195,14 +281,17 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     train_x = load(args.dataset, "train", normalize="unit", flatten=True).images
     test = load(args.dataset, "test", normalize="unit", flatten=True).images
+    train_x = train_x[: args.train_images]
     if args.quick:
-        train_x = train_x[:1000]
-    test_x = binarize_static(test[: args.test_images], seed=args.test_seed)
+        test = test[: args.test_images]
+    test_all = binarize_static(test, seed=args.test_seed)
+    test_x = test_all[: args.test_images]
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     results["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     for variant in args.variants:
-        results[variant] = run_variant(variant, train_x, test_x, args, args.out)
+        results[variant] = run_variant(variant, train_x, test_all, test_x, args, args.out)
+        results["comparisons"] = paired_comparisons(args.out, len(test_x))
         results_path.write_text(json.dumps(results, indent=2))
         r = results[variant]
         print(f"{variant}: test ELBO {r['test_elbo']:.2f}, IWAE(K={args.iwae_samples}) "
