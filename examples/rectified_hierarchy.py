@@ -105,7 +105,7 @@ def mean_se(values):
     return float(values.mean()), float(values.std() / math.sqrt(len(values)))
 
 
-def test_elbo(model, guide, x):
+def elbo_per_layer(model, guide, x):
     """Per-layer ELBO terms per image (closed-form KLs, one draw per image)."""
     sums = {}
     for (xb,) in batches(x, 500):
@@ -115,19 +115,19 @@ def test_elbo(model, guide, x):
 
 
 @torch.no_grad()
-def evaluate(model, guide, x_all, x_test, args, progress):
+def evaluate(model, guide, x_all, x_test, args, variant):
     """
     Test ELBO per layer on all test images; IWAE bounds, ESS and latent activity on
     ``x_test`` (the first ``--test-images``); in evaluation mode.
     """
     model.eval(), guide.eval()
-    layers = test_elbo(model, guide, x_all)
-    layers_subset = test_elbo(model, guide, x_test)
+    layers = elbo_per_layer(model, guide, x_all)
+    layers_subset = elbo_per_layer(model, guide, x_test)
     ks = [k for k in (1, 10, 100, 1000, 5000) if k <= args.iwae_samples
           and args.iwae_samples % k == 0]
     bounds = {k: [] for k in ks}
     per_image, ess = [], []
-    for (xb,) in tqdm(batches(x_test, args.iwae_batch), desc="IWAE", disable=not progress):
+    for (xb,) in tqdm(batches(x_test, args.iwae_batch), desc="IWAE", disable=args.no_progress):
         est = importance_log_likelihood(model, guide, xb, num_samples=args.iwae_samples,
                                         chunk_size=args.iwae_chunk)
         per_image.append(est.log_likelihood)
@@ -135,7 +135,7 @@ def evaluate(model, guide, x_all, x_test, args, progress):
         for k in ks:
             bounds[k].append(iwae_bound(est.log_weights, k))
     log_lik = torch.cat(per_image)
-    torch.save(log_lik, args.out / f"{args.current}_iwae.pt")
+    torch.save(log_lik, args.out / f"{variant}_iwae.pt")
     activity = latent_activity(guide, batches(x_test, 500), sites=model.latent_names,
                                num_samples=args.activity_samples)
     prior = poutine.trace(model).get_trace(batch_size=2000)
@@ -182,7 +182,6 @@ def save_grid(model, guide, x_test, path, title):
 
 
 def run_variant(variant, train_x, test_all, test_x, args, out):
-    args.current = variant
     torch.manual_seed(args.seed)
     model, guide = build(variant, tuple(args.latent_dims), args.z_dim)
     loader = TensorLoader(train_x, batch_size=args.batch_size, seed=args.seed,
@@ -207,7 +206,7 @@ def run_variant(variant, train_x, test_all, test_x, args, out):
     last = {k: sum(v[-steps_per_epoch:]) / min(len(v), steps_per_epoch) / args.batch_size
             for k, v in result.history.items()}
     start = time.perf_counter()
-    metrics = evaluate(model, guide, test_all, test_x, args, not args.no_progress)
+    metrics = evaluate(model, guide, test_all, test_x, args, variant)
     save_grid(model, guide, test_x, out / f"{variant}.png", VARIANTS[variant])
     params = sum(p.numel() for m in (model, guide) for p in m.parameters())
     return {
