@@ -1,5 +1,15 @@
-"""Guides (variational families) for pyro-local models (installed as ``pyro_local.guides``)."""
+"""Guides (variational families) for pyro-local models (installed as ``pyro_local.guides``).
 
+- Weight posteriors for Bayesian layers: :class:`AutoMatrixNormal` (matrix-variate
+  Gaussian, Louizos & Welling 2016) and :class:`AutoMeanFieldNormal`.
+- Rectified-Gaussian hierarchies (Salimans 2016): :class:`StructuredRectifiedGuide`
+  (bottom-up pass, then top-down sampling in the generative order) and
+  :class:`MeanFieldRectifiedGuide`; :class:`GaussianEncoderGuide` for the Gaussian VAE.
+"""
+
+from .bottom_up import BottomUpEncoder
+from .gaussian_encoder import GaussianEncoderGuide
+from .mean_field_rectified import MeanFieldRectifiedGuide
 from .posteriors import (
     InitScales,
     MatrixNormalPosterior,
@@ -7,16 +17,22 @@ from .posteriors import (
     NormalPosterior,
     Structure,
 )
+from .structured_rectified import StructuredRectifiedGuide, precision_weighted
 from .weight_guides import AutoMatrixNormal, AutoMeanFieldNormal, AutoWeightGuide, is_weight_site
 
 __all__ = [
     "AutoMatrixNormal",
     "AutoMeanFieldNormal",
     "AutoWeightGuide",
+    "BottomUpEncoder",
+    "GaussianEncoderGuide",
     "InitScales",
     "MatrixNormalPosterior",
     "MeanFieldPosterior",
+    "MeanFieldRectifiedGuide",
     "NormalPosterior",
+    "StructuredRectifiedGuide",
     "Structure",
     "is_weight_site",
+    "precision_weighted",
 ]

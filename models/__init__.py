@@ -7,6 +7,8 @@
   to end (:func:`pyro_local.nn.backprop_net`) or with any local rule
   (:func:`pyro_local.nn.local_net`): :func:`mlp`, :func:`small_conv`, :func:`vgg8`,
   :func:`small_vit`.
+- Deep generative models with sparse rectified-Gaussian latents (Salimans 2016):
+  :class:`RectifiedHierarchy`, and the one-layer :class:`GaussianVAE` baseline.
 """
 
 from .architectures import (
@@ -24,13 +26,23 @@ from .bayesian_blocks import (
     local_classifier_net,
     observe_labels,
 )
+from .gaussian_vae import LATENT, GaussianVAE
+from .likelihoods import Likelihood, ObservationModel
 from .mlp import mlp
 from .predict import predictive_probs
+from .rectified_hierarchy import OBSERVED, RectifiedHierarchy, latent_name
 from .small_conv import small_conv
 from .vgg import vgg8
 from .vit import small_vit
 
 __all__ = [
+    "LATENT",
+    "OBSERVED",
+    "GaussianVAE",
+    "Likelihood",
+    "ObservationModel",
+    "RectifiedHierarchy",
+    "latent_name",
     "BayesianClassifier",
     "BayesianLeNet5",
     "BayesianMLP",

@@ -1,0 +1,75 @@
+"""The deterministic bottom-up pass over the data that amortized guides share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from pyro_local.models.dense import GaussianHead, check_dims, dense_mlp
+
+
+class BottomUpEncoder(nn.Module):
+    """
+    A deterministic pass up a latent hierarchy: ``h_1 = f_1(x)``,
+    ``h_l = f_l(h_{l-1})``, each ``f_l`` a ``Linear -> BatchNorm -> activation``
+    layer, and per latent layer a Gaussian factor ``(loc_l, scale_l)`` read off
+    ``h_l`` by a linear head. What the factors mean is up to the guide: the
+    mean-field guide uses them as the posterior's parameters, the structured guide as
+    data terms to combine with the top-down prior.
+
+    Batch normalisation sits only here, on the deterministic path from ``x``. In
+    training mode (``encoder.train()``) it normalises with the batch's statistics, so
+    an image's factors depend on its batch-mates: each image's ELBO is still a lower
+    bound (any ``q`` gives one), and normalisation speeds up and stabilises training
+    of deep hierarchies (Sønderby et al., 2016). In evaluation mode
+    (``encoder.eval()``) it uses running averages, so ``q(z | x)`` is a fixed function
+    of ``x`` alone: put the guide in evaluation mode before importance-sampled
+    likelihoods, whose weights assume that.
+
+    :param int x_dim: pixels per image.
+    :param latent_dims: latent widths from the data up.
+    :param hidden_dims: width of each ``h_l``, from the data up (one per latent layer).
+    :param activation: activation module class.
+    :param bool batch_norm: normalise each hidden layer (default ``True``).
+    :param float min_scale: lower bound on each factor's scale.
+    """
+
+    def __init__(
+        self,
+        x_dim: int,
+        latent_dims: Sequence[int],
+        hidden_dims: Sequence[int],
+        activation: type[nn.Module] = nn.ELU,
+        batch_norm: bool = True,
+        min_scale: float = 1e-3,
+    ):
+        super().__init__()
+        latent_dims = check_dims(latent_dims, "latent_dims")
+        hidden_dims = check_dims(hidden_dims, "hidden_dims")
+        if len(hidden_dims) != len(latent_dims):
+            raise ValueError(
+                f"hidden_dims: expected one width per latent layer ({len(latent_dims)}), "
+                f"got {hidden_dims!r}"
+            )
+        widths = (x_dim, *hidden_dims)
+        self.steps = nn.ModuleList(
+            dense_mlp(widths[l], [widths[l + 1]], None, activation, batch_norm)
+            for l in range(len(latent_dims))
+        )
+        self.heads = nn.ModuleList(
+            GaussianHead(h, d, min_scale) for h, d in zip(hidden_dims, latent_dims)
+        )
+
+    def forward(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """
+        :param torch.Tensor x: images, shape ``(batch, x_dim)``.
+        :returns: ``[(loc_1, scale_1), ..., (loc_L, scale_L)]``, from the data up.
+        """
+        factors = []
+        h = x
+        for step, head in zip(self.steps, self.heads):
+            h = step(h)
+            factors.append(head(h))
+        return factors
