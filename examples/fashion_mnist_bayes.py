@@ -51,7 +51,7 @@ from pyro_local.models import (
     mlp_blocks,
     predictive_probs,
 )
-from pyro_local.poutine import local_reparameterization
+from pyro_local.nn import local_reparameterization
 
 GUIDES = ("matrix_normal", "mean_field", "auto_normal", "deterministic")
 LOCAL_GUIDES = ("matrix_normal", "mean_field")

@@ -12,8 +12,8 @@ from pyro.infer.autoguide.utils import deep_setattr
 from pyro.nn import PyroModule
 from torch.distributions import constraints
 
+from pyro_local.nn import local_reparameterization
 from pyro_local.nn.deferred import BIAS_ROW, LOCAL_REPARAM
-from pyro_local.poutine import local_reparameterization
 
 from .posteriors import (
     DEFAULT_INIT,
@@ -50,7 +50,7 @@ class AutoWeightGuide(AutoGuide):
     takes its KL to the prior in closed form wherever one is registered with torch:
     :class:`~pyro_local.infer.LocalELBO` and Pyro's ``TraceMeanField_ELBO`` do.
     Weight sites that the model marks ``infer={"local_reparam": True}`` keep the
-    mark, so that :func:`~pyro_local.poutine.local_reparameterization` may defer
+    mark, so that :func:`~pyro_local.nn.local_reparameterization` may defer
     their sampling.
 
     Parameters live in the guide's modules (one posterior module per site), so the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from pyro.infer import Predictive
 
-from pyro_local.poutine import local_reparameterization
+from pyro_local.nn import local_reparameterization
 
 
 @torch.no_grad()
@@ -15,7 +15,7 @@ def predictive_probs(model, guide, x, num_samples=20, batch_size=500, local=Fals
     Runs a vectorized :class:`~pyro.infer.Predictive` over chunks of ``x``. By
     default each draw is a whole set of weights shared by all inputs; with
     ``local=True`` the draws run under
-    :func:`~pyro_local.poutine.local_reparameterization` (pre-activations drawn
+    :func:`~pyro_local.nn.local_reparameterization` (pre-activations drawn
     per input: the same per-input predictive distribution for dense layers, with
     the approximation of the local draws for convolutions), one draw at a time.
 

@@ -35,6 +35,7 @@ from .local_layer import (
     predict,
 )
 from .local_reparam import PseudoData, preactivation_moments, sample_preactivations
+from .local_reparam_messenger import LocalReparameterizationMessenger, local_reparameterization
 from .priors import MatrixNormalPrior, NormalPrior
 from .pseudo_data import PseudoDataModule, noise_neg_kl
 from .stack import Flatten, Stack
@@ -64,6 +65,7 @@ __all__ = [
     "LinearMap",
     "LocalHead",
     "LocalLayer",
+    "LocalReparameterizationMessenger",
     "MatrixNormalPrior",
     "NormalPrior",
     "OUTPUT",
@@ -82,6 +84,7 @@ __all__ = [
     "fixed_gaussian",
     "layer_specs",
     "lls_basis",
+    "local_reparameterization",
     "local_net",
     "noise_neg_kl",
     "pool_features",

@@ -119,7 +119,7 @@ class BayesLinear(_BayesLayer):
     ``(in_features [+ 1], out_features)``: rows are inputs (plus the bias row),
     columns outputs, the layout of ``MN(M, U, V)`` in Louizos & Welling 2016. The
     forward pass emits :func:`~pyro_local.nn.weight_op.weight_apply`, so under
-    :func:`~pyro_local.poutine.local_reparameterization` the weights are never
+    :func:`~pyro_local.nn.local_reparameterization` the weights are never
     sampled; without it the layer computes with the weight it is given, batched
     weights (a leading sample dimension) included.
 
@@ -173,7 +173,7 @@ class BayesConv2d(_BayesLayer):
     ``(p, C, kh, kw)`` read as the matrix of shape ``(C kh kw [+ 1], p)`` (rows in
     :func:`torch.nn.functional.unfold` order, plus the bias row). The
     pre-activations of every receptive field ``a`` are ``c [a, 1] W``; under
-    :func:`~pyro_local.poutine.local_reparameterization` each location draws its
+    :func:`~pyro_local.nn.local_reparameterization` each location draws its
     own noise (exact per-location marginals, no correlation between locations).
     Inputs are ``(..., N, C, H, W)``.
 

@@ -1,6 +1,6 @@
 """Deferred weight samples: a weight site's value that stands for its distribution.
 
-Under :func:`pyro_local.poutine.local_reparameterization` a weight site marked
+Under :func:`pyro_local.nn.local_reparameterization` a weight site marked
 ``infer={"local_reparam": True}`` is not sampled. Its value is a *deferred weight*:
 a tensor equal to the distribution's mean (so that shapes, traces and any
 log-density that an ELBO computes and discards stay valid) that carries the

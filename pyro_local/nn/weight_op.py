@@ -17,7 +17,7 @@ def _weight_apply(x, weight, *, weight_map, pseudo=None):
 
     With no handler the op computes with the weight it is given, batched weights
     included (a leading sample dimension from a vectorized ``Predictive``).
-    :class:`~pyro_local.poutine.LocalReparameterizationMessenger` gives it the local
+    :class:`~pyro_local.nn.LocalReparameterizationMessenger` gives it the local
     meaning: for a deferred weight (:mod:`pyro_local.nn.deferred`) it draws the
     pre-activations from their marginal (:func:`sample_preactivations`).
 
@@ -35,7 +35,7 @@ def _weight_apply(x, weight, *, weight_map, pseudo=None):
     if pseudo is not None:
         raise ValueError(
             "pseudo-data condition the pre-activation distribution, which needs the "
-            "weight's posterior: run under pyro_local.poutine.local_reparameterization() "
+            "weight's posterior: run under pyro_local.nn.local_reparameterization() "
             "with a guide that marks the weight site infer={'local_reparam': True}"
         )
     return weight_map.apply(x, weight)

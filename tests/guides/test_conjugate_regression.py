@@ -17,8 +17,7 @@ from pyro.nn import PyroModule
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
 from pyro_local.infer import LocalELBO
-from pyro_local.nn import BayesLinear
-from pyro_local.poutine import local_reparameterization
+from pyro_local.nn import BayesLinear, local_reparameterization
 
 SIGMA = 0.5
 

@@ -21,7 +21,7 @@ from pyro_local.models import (
     mlp_blocks,
     predictive_probs,
 )
-from pyro_local.poutine import local_reparameterization
+from pyro_local.nn import local_reparameterization
 
 
 def _images(n=6):

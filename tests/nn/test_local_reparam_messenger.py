@@ -11,8 +11,7 @@ from pyro.nn import PyroModule
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
 from pyro_local.infer import LocalELBO, get_traces, site_terms
-from pyro_local.nn import BayesLinear, NormalPrior, deferred_posterior
-from pyro_local.poutine import local_reparameterization
+from pyro_local.nn import BayesLinear, NormalPrior, deferred_posterior, local_reparameterization
 
 
 class Net(PyroModule):

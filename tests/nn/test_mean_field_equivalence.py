@@ -12,8 +12,7 @@ from pyro.nn import PyroModule
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
 from pyro_local.infer import LocalELBO
-from pyro_local.nn import BayesConv2d, BayesLinear
-from pyro_local.poutine import local_reparameterization
+from pyro_local.nn import BayesConv2d, BayesLinear, local_reparameterization
 
 WEIGHTS = ("conv.weight", "fc.weight")
 

@@ -17,11 +17,11 @@ from pyro_local.nn import (
     LinearMap,
     PseudoData,
     PseudoDataModule,
+    local_reparameterization,
     noise_neg_kl,
     preactivation_moments,
     sample_preactivations,
 )
-from pyro_local.poutine import local_reparameterization
 
 from .test_local_reparam import NUM_SAMPLES, _as_rows, _assert_exact_moments
 from .test_weight_maps import _rows

@@ -6,8 +6,8 @@ from pyro.distributions.kl import kl_divergence
 from pyro.infer.util import is_validation_enabled
 from pyro.poutine.messenger import Messenger
 
-from ..nn.deferred import LOCAL_REPARAM, defer, deferred_posterior
-from ..nn.local_reparam import check_posterior, sample_preactivations
+from .deferred import LOCAL_REPARAM, defer, deferred_posterior
+from .local_reparam import check_posterior, sample_preactivations
 
 
 class LocalReparameterizationMessenger(Messenger):
