@@ -138,6 +138,17 @@ class TensorLoader:
         """How many batches of the current epoch have been handed out."""
         return self._batch
 
+    def set_epoch(self, epoch):
+        """
+        Positions the loader at the start of ``epoch``: the next pass yields that
+        epoch's batches, whatever was handed out before (as torch's
+        ``DistributedSampler.set_epoch``; :func:`pyro_local.infer.run` calls it).
+
+        :param int epoch: an epoch (counted from 0).
+        """
+        self._epoch = _check_int(epoch, "epoch", 0)
+        self._batch = 0
+
     def epoch_order(self, epoch):
         """
         :param int epoch: an epoch.

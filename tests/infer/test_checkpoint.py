@@ -115,3 +115,26 @@ def test_rng_state_round_trip():
     a = torch.rand(3)
     ckpt.set_rng_state(state)
     assert torch.equal(torch.rand(3), a)
+
+
+def test_resume_with_a_tensor_loader(tmp_path):
+    # pyro_local.data.TensorLoader is positioned by set_epoch, so run() can peek at a
+    # batch to initialize a fresh engine and still replay every epoch in full.
+    from pyro_local.data import TensorLoader
+
+    x, y = make_data(n=48)
+    pyro.set_rng_seed(0)
+    net = make_net(KINDS, WIDTHS)
+    full = run(LocalSVI(net), TensorLoader(x, y, batch_size=12, seed=3), num_epochs=2,
+               progress=False)
+    expected = _state(net)
+    path = tmp_path / "run.pt"
+    pyro.set_rng_seed(0)
+    run(LocalSVI(make_net(KINDS, WIDTHS)), TensorLoader(x, y, batch_size=12, seed=3),
+        num_epochs=1, checkpoint=path, progress=False)
+    net = make_net(KINDS, WIDTHS, seed=5)
+    resumed = run(LocalSVI(net), TensorLoader(x, y, batch_size=12, seed=3), num_epochs=2,
+                  checkpoint=path, progress=False)
+    assert resumed.steps == full.steps == 8 and resumed.history == full.history
+    for k, v in expected.items():
+        assert torch.equal(_state(net)[k], v), k

@@ -1,0 +1,188 @@
+"""The models the command line can train: recipes that build a network and its engine."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..infer import LocalSVI
+from .config import RunConfig, UsageError
+
+
+@dataclass
+class Built:
+    """
+    A recipe's network, ready to train and to use.
+
+    :param LocalSVI svi: the engine that trains it.
+    :param callable train_context: ``() -> context manager`` around training steps
+        (the local-reparameterization handler for Bayesian layers).
+    :param callable predict: ``(x, num_samples) -> (S, N, C)`` class probabilities of
+        the posterior predictive (``S = 1`` for networks without weight posteriors).
+    :param model: the whole network as a Pyro model (for the diagnostics), or ``None``.
+    :param guide: its guide, or ``None`` when the network has no guided latents.
+    :param str label_site: the observed site of the network's prediction.
+    :param callable weight_scales: ``() -> {layer: (row scales, column scales)}`` of
+        matrix-normal weight posteriors, or ``None``.
+    """
+
+    svi: LocalSVI
+    train_context: Callable
+    predict: Callable
+    model: object = None
+    guide: object = None
+    label_site: str | None = None
+    weight_scales: Callable | None = None
+
+    def eval(self):
+        for m in (self.svi.model, self.svi.guide):
+            if isinstance(m, torch.nn.Module):
+                m.eval()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """
+    A trainable model of the library.
+
+    :param str name: its name on the command line.
+    :param str summary: one line for ``pyro-local models``.
+    :param tuple uses: the :class:`RunConfig` fields it reads, besides the common ones.
+    :param bool flatten: whether it takes flat ``(N, 784)`` images.
+    :param callable build: ``(config, num_data, device) -> Built``.
+    """
+
+    name: str
+    summary: str
+    uses: tuple
+    flatten: bool
+    build: Callable
+
+
+def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
+    from pyro.infer.autoguide import init_to_sample
+
+    from ..guides import AutoMatrixNormal, AutoMeanFieldNormal, InitScales
+    from ..models import BayesianClassifier, local_classifier_net, predictive_probs
+    from ..nn import local_reparameterization
+
+    # Start every weight posterior at one prior draw with standard deviation 0.1 per
+    # weight (s_row = s_col = sqrt(0.1)): the paper's initialisation needs ~100 epochs.
+    root = math.sqrt(0.1)
+    init = {"init_loc_fn": init_to_sample,
+            "init_scales": InitScales(row=root, column=root, bias_row=root * math.exp(-2))}
+    if cfg.structure == "mean-field":
+        builder = functools.partial(AutoMeanFieldNormal, **init)
+    elif cfg.structure in ("diagonal", "low_rank", "dense"):
+        builder = functools.partial(AutoMatrixNormal, structure=cfg.structure, **init)
+    else:
+        raise UsageError("--structure: expected diagonal, low_rank, dense or mean-field, "
+                         f"got {cfg.structure!r}")
+    blocks = blocks_fn(cfg)
+    if cfg.training == "local":
+        net = local_classifier_net(blocks, 10, num_data, guide_builder=builder).to(device)
+        svi = LocalSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
+        model, guide, last = net.model, net.guide, f"{net.names[-1]}.y"
+        guides = {name: net.stage_guide(name) for name in net.names}
+    else:
+        if cfg.mode != "fused":
+            raise UsageError("--mode sequential needs --training local")
+        model = BayesianClassifier(blocks, num_data).to(device)
+        guide = builder(model)
+        svi = LocalSVI(model, guide, optim_args={"lr": cfg.lr})
+        last, guides = "y", {"network": guide}
+
+    def predict(x, num_samples):
+        # LocalNet.guide runs the layers inside it: draws one at a time.
+        return predictive_probs(model, guide, x, num_samples=num_samples,
+                                parallel=cfg.training == "global")
+
+    def weight_scales():
+        scales = {}
+        for layer, g in guides.items():
+            posteriors = getattr(g, "posteriors", None)
+            if posteriors is None:
+                continue
+            for name, module in posteriors.named_modules():
+                if hasattr(module, "distribution") and name:
+                    d = module.distribution()
+                    if hasattr(d, "row_scale"):
+                        label = name if layer == "network" else f"{layer}: {name}"
+                        scales[label] = (d.row_scale.detach().cpu(),
+                                         d.column_scale.detach().cpu())
+        return scales or None
+
+    return Built(svi, local_reparameterization, predict, model, guide, last, weight_scales)
+
+
+def _mlp_blocks(cfg):
+    from ..models import mlp_blocks
+
+    return mlp_blocks(784, tuple(cfg.hidden), 10)
+
+
+def _lenet_blocks(cfg):
+    from ..models import lenet5_blocks
+
+    return lenet5_blocks((1, 28, 28), (6, 16), tuple(cfg.hidden), 10)
+
+
+def _smallconv_build(cfg: RunConfig, num_data: int, device) -> Built:
+    from ..models import small_conv
+    from ..nn import LLS, SVP, ContSup, GreedyHeads, backprop_net, local_net, predict
+
+    rules = {
+        "svp": lambda: (SVP(), None),
+        "lls": lambda: (LLS("cosine"), None),
+        "greedy": lambda: (GreedyHeads("linear"), None),
+        "contsup": lambda: (GreedyHeads("linear"), ContSup(input=True)),
+    }
+    torch.manual_seed(cfg.seed)
+    stack = small_conv(num_classes=10)
+    if cfg.rule == "backprop":
+        net = backprop_net(stack)
+    elif cfg.rule in rules:
+        net = local_net(stack, *rules[cfg.rule](), seed=cfg.seed)
+    else:
+        raise UsageError(f"--rule: expected one of {sorted([*rules, 'backprop'])}, "
+                         f"got {cfg.rule!r}")
+    net = net.to(device)
+    svi = LocalSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
+
+    @torch.no_grad()
+    def probs(x, num_samples):
+        out = [predict(net, x[i : i + 500]).softmax(-1) for i in range(0, len(x), 500)]
+        return torch.cat(out).unsqueeze(0)  # a point estimate: one "draw"
+
+    return Built(svi, contextlib.nullcontext, probs)
+
+
+RECIPES = {
+    r.name: r
+    for r in [
+        Recipe("bayes-mlp",
+               "Bayesian MLP with matrix-normal weight posteriors (Louizos & Welling 2016), "
+               "local per-layer ELBOs with linear heads by default",
+               ("hidden", "structure", "training", "mode", "num_samples"), True,
+               functools.partial(_bayes_build, _mlp_blocks)),
+        Recipe("bayes-lenet5",
+               "Bayesian LeNet-5-style CNN with matrix-normal weight posteriors",
+               ("hidden", "structure", "training", "mode", "num_samples"), False,
+               functools.partial(_bayes_build, _lenet_blocks)),
+        Recipe("local-smallconv",
+               "LLS's SmallConv trained with a local rule (svp, lls, greedy, contsup) or "
+               "backprop",
+               ("rule", "mode"), False, _smallconv_build),
+    ]
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise UsageError(f"--model: expected one of {sorted(RECIPES)}, got {name!r}")
+    return RECIPES[name]
