@@ -36,7 +36,7 @@ class RectifiedHierarchy(nn.Module):
     sparse (spike and slab) yet reparameterizable (Salimans, 2016). ``loc_l`` and
     ``scale_l`` come from a one-hidden-layer network of the layer above. The default,
     four layers of 300, 200, 100 and 50 units (largest next to the data), follows the
-    paper.
+    paper; the hidden widths are this library's choice.
 
     The model is a Pyro program, ``model(x)``, with one site per layer: latents
     ``"z1"``, ..., ``"zL"`` (event shape ``(width,)``) and the observed ``"x"``, all
@@ -71,11 +71,11 @@ class RectifiedHierarchy(nn.Module):
 
     Example::
 
-        >>> model = RectifiedHierarchy(x_dim=784)
-        >>> guide = StructuredRectifiedGuide(model)
-        >>> svi = LocalSVI(model, guide, strict=False, optim=torch.optim.Adamax,
-        ...                optim_args={"lr": 2e-3})
-        >>> info = svi.step(x)  # info.layer_losses: {"x": ..., "z1": ..., ..., "z4": ...}
+        model = RectifiedHierarchy(x_dim=784)
+        guide = StructuredRectifiedGuide(model)
+        svi = LocalSVI(model, guide, strict=False, optim=torch.optim.Adamax,
+                       optim_args={"lr": 2e-3})
+        info = svi.step(x)  # info.layer_losses: {"x": ..., "z1": ..., ..., "z4": ...}
     """
 
     def __init__(

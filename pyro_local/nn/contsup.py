@@ -21,7 +21,6 @@ detaches whole at every boundary).
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import NamedTuple
 
 import torch
@@ -194,10 +193,4 @@ class ContSup:
                                    in_shapes[index], self.residual, self.hidden)
 
 
-def count_parameters(module) -> int:
-    """The number of trainable scalars in ``module``."""
-    return sum(math.prod(p.shape) for p in module.parameters() if p.requires_grad)
-
-
-__all__ = ["ContSup", "ContextEncoder", "ContextState", "ContextSupplyModule",
-           "count_parameters", "first_state"]
+__all__ = ["ContSup", "ContextEncoder", "ContextState", "ContextSupplyModule", "first_state"]

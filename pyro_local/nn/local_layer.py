@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import NamedTuple
 
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro import poutine
 
 from ..infer import LocalNet
 from .contsup import ContextState, ContSup, first_state
@@ -37,6 +39,20 @@ class LayerSpec(NamedTuple):
     pool: int | None
     num_classes: int
     seed: int
+
+
+def _check_num_data(num_data):
+    if num_data is not None and (isinstance(num_data, bool) or not isinstance(num_data, int)
+                                 or num_data < 1):
+        raise ValueError(f"num_data: expected None or a positive int, got {num_data!r}")
+    return num_data
+
+
+def _data_scale(num_data, batch_size):
+    """Scales the objective's sites from a batch to the data set (``num_data``)."""
+    if num_data is None:
+        return contextlib.nullcontext()
+    return poutine.scale(scale=num_data / batch_size)
 
 
 class _ContextMixin:
@@ -76,17 +92,24 @@ class LocalLayer(_ContextMixin, torch.nn.Module):
     :param ContSup contsup: the context configuration, or ``None``.
     :param context: this layer's :class:`~pyro_local.nn.ContextSupplyModule`.
     :param bool first: whether this is the network's first layer.
+    :param int num_data: scale the objective's sites (not the block's) by
+        ``num_data / batch size``, so that the likelihood is that of the data set, as a
+        Bayesian block's KL term needs; ``None`` leaves them summed over the batch.
     """
 
-    def __init__(self, block, head, contsup=None, context=None, first=False):
+    def __init__(self, block, head, contsup=None, context=None, first=False, num_data=None):
         super().__init__()
         self.block = block
         self.head = head
+        self.num_data = _check_num_data(num_data)
         self._setup_context(contsup, context, first)
 
     def forward(self, h, y=None):
         h_in = self._input(h)
-        return self._output(h, h_in, self.head(self.block(h_in), y, h_in))
+        a = self.block(h_in)
+        with _data_scale(self.num_data, a.shape[0]):
+            z = self.head(a, y, h_in)
+        return self._output(h, h_in, z)
 
     def deterministic(self, h):
         """The layer at inference: no sites, no noise (SVP's activation is its mean)."""
@@ -100,14 +123,15 @@ class OutputLayer(_ContextMixin, torch.nn.Module):
     on the (cut) features of the last block; returns the logits.
     """
 
-    def __init__(self, classifier, contsup=None, context=None):
+    def __init__(self, classifier, contsup=None, context=None, num_data=None):
         super().__init__()
         self.classifier = classifier
+        self.num_data = _check_num_data(num_data)
         self._setup_context(contsup, context, False)
 
     def forward(self, h, y=None):
         logits = self.classifier(self._input(h))
-        with pyro.plate("data", logits.shape[0]):
+        with _data_scale(self.num_data, logits.shape[0]), pyro.plate("data", logits.shape[0]):
             pyro.sample("y", dist.Categorical(logits=logits), obs=y)
         return logits
 
@@ -118,13 +142,14 @@ class OutputLayer(_ContextMixin, torch.nn.Module):
 class BackpropLayer(torch.nn.Module):
     """The whole :class:`Stack` as one layer: trained end to end on the output's loss."""
 
-    def __init__(self, stack: Stack):
+    def __init__(self, stack: Stack, num_data=None):
         super().__init__()
         self.stack = stack
+        self.num_data = _check_num_data(num_data)
 
     def forward(self, x, y=None):
         logits = self.stack(x)
-        with pyro.plate("data", logits.shape[0]):
+        with _data_scale(self.num_data, logits.shape[0]), pyro.plate("data", logits.shape[0]):
             pyro.sample("y", dist.Categorical(logits=logits), obs=y)
         return logits
 
@@ -142,7 +167,7 @@ def layer_specs(stack: Stack, seed: int = 0) -> list[LayerSpec]:
 
 
 def local_net(stack: Stack, heads: Callable, context: ContSup | None = None,
-              seed: int = 0) -> LocalNet:
+              seed: int = 0, num_data: int | None = None) -> LocalNet:
     """
     A :class:`~pyro_local.infer.LocalNet` that trains ``stack`` with a local rule:
     one layer per block, each with the head ``heads(spec)`` builds for it, and a
@@ -157,6 +182,9 @@ def local_net(stack: Stack, heads: Callable, context: ContSup | None = None,
         returning a :class:`~pyro_local.nn.LocalHead`.
     :param ContSup context: add ContSup's context path to every layer but the first.
     :param int seed: seeds the heads' fixed projections and bases.
+    :param int num_data: the training set's size: scales every objective from the
+        batch to the data set (needed when blocks are Bayesian, whose KL terms are
+        per data set); ``None`` (default) sums over the batch.
 
     Example::
 
@@ -178,17 +206,17 @@ def local_net(stack: Stack, heads: Callable, context: ContSup | None = None,
     for spec in specs:
         ctx = None if context is None else context.module(spec.index, stack.input_shape, in_shapes)
         layers[spec.name] = LocalLayer(stack.blocks[spec.name], heads(spec), context, ctx,
-                                       first=spec.index == 0)
+                                       first=spec.index == 0, num_data=num_data)
     if OUTPUT in layers:
         raise ValueError(f"block name {OUTPUT!r} is reserved for the output layer")
     ctx = None
     if context is not None:
         ctx = context.module(len(specs), stack.input_shape, [*in_shapes, last_shape])
-    layers[OUTPUT] = OutputLayer(stack.classifier, context, ctx)
+    layers[OUTPUT] = OutputLayer(stack.classifier, context, ctx, num_data)
     return LocalNet(layers)
 
 
-def backprop_net(stack: Stack) -> LocalNet:
+def backprop_net(stack: Stack, num_data: int | None = None) -> LocalNet:
     """
     ``stack`` trained end to end (the reference for local rules): a
     :class:`~pyro_local.infer.LocalNet` of a single layer ``"net"`` whose loss is the
@@ -196,7 +224,7 @@ def backprop_net(stack: Stack) -> LocalNet:
     """
     if not isinstance(stack, Stack):
         raise TypeError(f"stack: expected a pyro_local.nn.Stack, got {type(stack).__name__}")
-    return LocalNet({"net": BackpropLayer(stack)})
+    return LocalNet({"net": BackpropLayer(stack, num_data)})
 
 
 def predict(net: LocalNet, x: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from pyro_local.nn import (
     SVP,
     ContSup,
     GreedyHeads,
+    LayerSpec,
     LinearHead,
     LLSHead,
     SVPHead,
@@ -239,6 +240,5 @@ def test_output_layer_is_the_classifier_cross_entropy():
 
 
 def test_svp_rule_default_is_identity_readout_with_c_codes():
-    head = SVP()(type("Spec", (), {"in_shape": (4,), "out_shape": (6,), "num_classes": 3,
-                                   "pool": None, "seed": 0})())
+    head = SVP()(LayerSpec("l", 0, (4,), (6,), None, 3, 0))
     assert head.projection.shape == (3, 6) and not hasattr(head, "table")

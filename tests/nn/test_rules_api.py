@@ -92,3 +92,26 @@ def test_predict_turns_svp_noise_off():
         torch.testing.assert_close(predict(net, x), net.output.classifier(h))
         # The layers share the stack's modules: the trained stack is the network.
         torch.testing.assert_close(predict(net, x), stack(x))
+
+
+@pytest.mark.parametrize("rule", ["svp", "lls", "contsup-e"])
+def test_num_data_scales_every_objective_to_the_data_set(rule):
+    from pyro_local.nn import backprop_net
+
+    from .nets import RULES
+
+    x, y = images(n=8)
+    heads, context = RULES[rule]
+    losses = []
+    for num_data in (None, 100):
+        net = local_net(tiny_conv(), heads, context, num_data=num_data)
+        pyro.set_rng_seed(0)
+        losses.append(LocalSVI(net).layer_losses(x, y))
+    for name, loss in losses[0].items():
+        assert float(losses[1][name].detach()) == pytest.approx(100 / 8 * float(loss.detach()),
+                                                                rel=1e-5)
+    plain = LocalSVI(backprop_net(tiny_conv())).layer_losses(x, y)["net"]
+    scaled = LocalSVI(backprop_net(tiny_conv(), num_data=100)).layer_losses(x, y)["net"]
+    assert float(scaled.detach()) == pytest.approx(100 / 8 * float(plain.detach()), rel=1e-5)
+    with pytest.raises(ValueError, match="num_data"):
+        local_net(tiny_conv(), heads, num_data=0)
