@@ -32,7 +32,6 @@ import json
 import platform
 import statistics
 import time
-import weakref
 
 import pyro
 import pyro.distributions as dist
@@ -41,7 +40,7 @@ from pyro.infer import SVI, Trace_ELBO
 from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample
 
-from pyro_local.infer import LocalNet, LocalSVI
+from pyro_local.infer import LocalNet, LocalSVI, SavedTensorMeter
 
 NUM_CLASSES = 10
 
@@ -178,28 +177,6 @@ def bayes_local_step(sizes, device):
 
 
 # ---------------------------------------------------------------------- measuring
-class SavedTensorMeter:
-    """Peak bytes of tensors saved for backward (activation memory), on any device."""
-
-    def __init__(self):
-        self.live, self.peak = {}, 0
-
-    def _pack(self, t):
-        key = (t.device, t.untyped_storage().data_ptr())
-        if key not in self.live:
-            self.live[key] = t.untyped_storage().nbytes()
-            self.peak = max(self.peak, sum(self.live.values()))
-            weakref.finalize(t.untyped_storage(), self.live.pop, key, None)
-        return t
-
-    def __enter__(self):
-        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
-        self._hooks.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._hooks.__exit__(*exc)
-
 
 def _sync(device):
     if device.type == "cuda":

@@ -23,10 +23,9 @@ import time
 
 import pyro
 import torch
-from bench_engine import SavedTensorMeter
 
 from pyro_local.data import RandomCropFlip, TensorLoader, load
-from pyro_local.infer import LocalSVI
+from pyro_local.infer import LocalSVI, SavedTensorMeter
 from pyro_local.models import small_conv
 from pyro_local.nn import LLS, SVP, ContSup, GreedyHeads, backprop_net, local_net
 

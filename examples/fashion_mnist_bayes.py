@@ -218,18 +218,6 @@ def load_data(args):
     return x, y, test.images, test.labels
 
 
-def ood_inputs(x_test, seed, size):
-    """The first ``size`` test images upside down, and ``size`` uniform noise images,
-    standardized like the data."""
-    x_test = x_test[:size]
-    images = x_test.reshape(-1, 1, 28, 28)
-    flipped = images.flip(-2).reshape(x_test.shape)
-    g = torch.Generator().manual_seed(seed)
-    mean, std = 0.2860, 0.3530
-    noise = ((torch.rand(images.shape, generator=g) - mean) / std).reshape(x_test.shape)
-    return {"flipped": flipped, "noise": noise}
-
-
 def evaluate(model, guide, args, x_test, y_test, ood):
     num_samples = 1 if args.guide == "deterministic" else args.num_samples
     predict = functools.partial(
@@ -240,23 +228,8 @@ def evaluate(model, guide, args, x_test, y_test, ood):
         local=args.predict_local,
         parallel=args.training == "global",  # LocalNet.guide: sequential draws only
     )
-    draws = predict(x_test)
-    probs = draws.mean(0)
-    ece, _ = D.expected_calibration_error(probs, y_test, num_bins=15)
-    result = {
-        "accuracy": float((probs.argmax(-1) == y_test).double().mean()),
-        "nll": float(D.negative_log_likelihood(probs, y_test)),
-        "ece": float(ece),
-        "brier": float(D.brier_score(probs, y_test)),
-        "entropy_in": float(D.predictive_entropy(probs).mean()),
-    }
-    entropy_in = D.predictive_entropy(probs)[: args.ood_size]
-    for name, x_out in ood.items():
-        probs_out = predict(x_out).mean(0)
-        entropy_out = D.predictive_entropy(probs_out)
-        result[f"entropy_{name}"] = float(entropy_out.mean())
-        result[f"auroc_{name}"] = float(D.ood_auroc(entropy_in, entropy_out))
-    return result
+    ood_draws = {name: predict(x_out) for name, x_out in ood.items()}
+    return D.classifier_metrics(predict(x_test), y_test, ood_draws, num_bins=15)
 
 
 def main(argv=None):
@@ -319,7 +292,7 @@ def main(argv=None):
             )
 
     start = time.perf_counter()
-    ood = ood_inputs(x_test, args.seed, args.ood_size)
+    ood = D.ood_images(x_test[: args.ood_size], seed=args.seed)
     with ema.swapped() if ema is not None else contextlib.nullcontext():
         metrics = evaluate(model, guide, args, x_test, y_test, ood)
     result = {

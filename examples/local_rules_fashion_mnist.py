@@ -32,14 +32,13 @@ import platform
 import resource
 import sys
 import time
-import weakref
 
 import pyro
 import torch
 from tqdm.auto import tqdm
 
 from pyro_local.data import RandomCropFlip, TensorLoader, load
-from pyro_local.infer import LocalSVI
+from pyro_local.infer import LocalSVI, SavedTensorMeter
 from pyro_local.models import mlp, small_conv, small_vit, vgg8
 from pyro_local.nn import LLS, SVP, ContSup, GreedyHeads, backprop_net, local_net, predict
 
@@ -64,28 +63,6 @@ METHODS = {
 }
 ALL_METHODS = ["backprop", "torch-backprop", *METHODS]
 
-
-class SavedTensorMeter:
-    """Peak bytes of tensors saved for backward (activation memory), on any device."""
-
-    def __init__(self):
-        self.live, self.peak = {}, 0
-
-    def _pack(self, t):
-        key = (t.device, t.untyped_storage().data_ptr())
-        if key not in self.live:
-            self.live[key] = t.untyped_storage().nbytes()
-            self.peak = max(self.peak, sum(self.live.values()))
-            weakref.finalize(t.untyped_storage(), self.live.pop, key, None)
-        return t
-
-    def __enter__(self):
-        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
-        self._hooks.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._hooks.__exit__(*exc)
 
 
 class TorchBackprop:

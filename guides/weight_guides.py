@@ -12,6 +12,7 @@ from pyro.infer.autoguide.utils import deep_setattr
 from pyro.nn import PyroModule
 from torch.distributions import constraints
 
+from pyro_local.infer import guide_is_prior
 from pyro_local.nn import local_reparameterization
 from pyro_local.nn.deferred import BIAS_ROW, LOCAL_REPARAM
 
@@ -96,7 +97,7 @@ class AutoWeightGuide(AutoGuide):
         super()._setup_prototype(*args, **kwargs)
         self.posteriors = PyroModule()
         self._weight_sites = set()
-        for name, site in self.prototype_trace.iter_stochastic_nodes():
+        for name, site in self._guided_sites():
             value = site["value"].detach()
             init = None
             if self.init_loc_fn is not None:
@@ -126,9 +127,13 @@ class AutoWeightGuide(AutoGuide):
         """Samples every latent site of the model; returns ``{name: value}``."""
         if self.prototype_trace is None:
             self._setup_prototype(*args, **kwargs)
-        plates = self._create_plates(*args, **kwargs)
+        sites = list(self._guided_sites())
+        # Plates are made only when a guided site sits in one: making a plate records
+        # its subsample site, which would then fix the model's batch size on replay.
+        needs_plates = any(f.vectorized for _, s in sites for f in s["cond_indep_stack"])
+        plates = self._create_plates(*args, **kwargs) if needs_plates else {}
         result = {}
-        for name, site in self.prototype_trace.iter_stochastic_nodes():
+        for name, site in sites:
             posterior = operator.attrgetter(name)(self.posteriors).distribution()
             infer = {}
             if name in self._weight_sites and site["infer"].get(LOCAL_REPARAM):
@@ -147,8 +152,16 @@ class AutoWeightGuide(AutoGuide):
             self._setup_prototype(*args, **kwargs)
         return {
             name: operator.attrgetter(name)(self.posteriors).distribution().mean.detach().clone()
-            for name, _ in self.prototype_trace.iter_stochastic_nodes()
+            for name, _ in self._guided_sites()
         }
+
+    def _guided_sites(self):
+        # Sites marked guide_is_prior (e.g. SVP's stochastic activations) are drawn
+        # from the model's own distribution by the engine; a learned posterior there
+        # would be per data point and tied to the batch it first saw.
+        for name, site in self.prototype_trace.iter_stochastic_nodes():
+            if not guide_is_prior(site):
+                yield name, site
 
 
 class AutoMatrixNormal(AutoWeightGuide):

@@ -71,7 +71,7 @@ def _restore(run: RunDir):
 def _test_metrics(cfg, built, test):
     """Posterior predictive draws on the test set and on out-of-distribution images
     (the first 2000 test images flipped, and noise), and their metrics."""
-    from ..diagnostics.classification import classifier_metrics, ood_images
+    from ..diagnostics import classifier_metrics, ood_images
 
     ood = ood_images(test.images[:2000], seed=cfg.seed)
     draws = built.predict(test.images, cfg.num_samples)

@@ -24,6 +24,7 @@ from .calibration import (
     negative_log_likelihood,
     reliability_diagram,
 )
+from .classification import classifier_metrics, ood_images
 from .draws import GLOBAL, Draws, collect_draws
 from .inference_data import (
     concat_fits,
@@ -51,6 +52,7 @@ __all__ = [
     "brier_score",
     "build_report",
     "calibration_summary",
+    "classifier_metrics",
     "collect_draws",
     "concat_fits",
     "draws_to_inference_data",
@@ -62,6 +64,7 @@ __all__ = [
     "loo_from_arrays",
     "mutual_information",
     "negative_log_likelihood",
+    "ood_images",
     "ood_auroc",
     "predictive_entropy",
     "psis",

@@ -5,6 +5,7 @@ from .importance import ImportanceEstimate, importance_log_likelihood, iwae_boun
 from .local_elbo import LocalELBO, SiteTerm, get_traces, guide_is_prior, site_terms
 from .local_net import LocalNet
 from .local_svi import LocalSVI, Mode, StepInfo
+from .memory import SavedTensorMeter
 from .ownership import LayerLeakError
 from .run import RunResult, run
 
@@ -17,6 +18,7 @@ __all__ = [
     "Mode",
     "NonFiniteLossError",
     "RunResult",
+    "SavedTensorMeter",
     "SiteTerm",
     "StepInfo",
     "get_traces",

@@ -167,7 +167,8 @@ def layer_specs(stack: Stack, seed: int = 0) -> list[LayerSpec]:
 
 
 def local_net(stack: Stack, heads: Callable, context: ContSup | None = None,
-              seed: int = 0, num_data: int | None = None) -> LocalNet:
+              seed: int = 0, num_data: int | None = None,
+              guide_builder: Callable | None = None) -> LocalNet:
     """
     A :class:`~pyro_local.infer.LocalNet` that trains ``stack`` with a local rule:
     one layer per block, each with the head ``heads(spec)`` builds for it, and a
@@ -185,6 +186,10 @@ def local_net(stack: Stack, heads: Callable, context: ContSup | None = None,
     :param int num_data: the training set's size: scales every objective from the
         batch to the data set (needed when blocks are Bayesian, whose KL terms are
         per data set); ``None`` (default) sums over the batch.
+    :param callable guide_builder: ``layer model -> guide`` for layers with latent
+        sites, e.g. :class:`~pyro_local.guides.AutoMatrixNormal` for Bayesian blocks
+        (it may return ``None`` for a layer without any); see
+        :class:`~pyro_local.infer.LocalNet`.
 
     Example::
 
@@ -213,7 +218,7 @@ def local_net(stack: Stack, heads: Callable, context: ContSup | None = None,
     if context is not None:
         ctx = context.module(len(specs), stack.input_shape, [*in_shapes, last_shape])
     layers[OUTPUT] = OutputLayer(stack.classifier, context, ctx, num_data)
-    return LocalNet(layers)
+    return LocalNet(layers, guide_builder=guide_builder)
 
 
 def backprop_net(stack: Stack, num_data: int | None = None) -> LocalNet:
