@@ -1,5 +1,5 @@
 #!/bin/sh
-# The Fashion-MNIST comparison of docs/results_bayes.md: LeNet-5 and MLP, each with
+# The Fashion-MNIST comparison of docs/results.md: LeNet-5 and MLP, each with
 # the matrix-normal, mean-field, AutoNormal and deterministic guides, one after the
 # other. Usage: sh examples/fashion_mnist_bayes_suite.sh OUT_DIR [extra args...]
 # Long (about 2 hours on 2 CPU cores): on a shared machine run it under the CPU lock,
@@ -16,7 +16,7 @@ for arch_epochs in "lenet5 20" "mlp 15"; do
     for guide in matrix_normal mean_field auto_normal deterministic; do
         echo "== $arch $guide ($epochs epochs)"
         $py examples/fashion_mnist_bayes.py --arch "$arch" --guide "$guide" \
-            --epochs "$epochs" --eval-every 5 --threads 2 --out "$out/${arch}_${guide}.json" "$@" \
+            --epochs "$epochs" --eval-every 5 --out "$out/${arch}_${guide}.json" "$@" \
             2>&1 | tr '\r' '\n' | grep -v 'it/s\|s/it' 
     done
 done
