@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from pyro_local.models.dense import GaussianHead, check_dims, dense_mlp
+from pyro_local.models.rectified_hierarchy import RectifiedHierarchy
 
 
 class BottomUpEncoder(nn.Module):
@@ -73,3 +74,46 @@ class BottomUpEncoder(nn.Module):
             h = step(h)
             factors.append(head(h))
         return factors
+
+
+class BottomUpGuide(nn.Module):
+    """
+    Base of the guides of a :class:`~pyro_local.models.RectifiedHierarchy` that read
+    ``x`` through a :class:`BottomUpEncoder`; subclasses define ``forward``.
+
+    The model is held by reference, not as a submodule, so the guide owns only its
+    encoder: optimise model and guide together, e.g. ``LocalSVI(model, guide,
+    strict=False)``.
+
+    :param RectifiedHierarchy model: the model.
+    :param hidden_dims: widths of the bottom-up pass (default the model's).
+    :param activation: activation module class.
+    :param bool batch_norm: batch-normalise the bottom-up pass (default ``True``).
+    :param float min_scale: lower bound on the encoder's scales.
+    """
+
+    def __init__(
+        self,
+        model: RectifiedHierarchy,
+        hidden_dims: Sequence[int] | None = None,
+        activation: type[nn.Module] = nn.ELU,
+        batch_norm: bool = True,
+        min_scale: float = 1e-3,
+    ):
+        if not isinstance(model, RectifiedHierarchy):
+            raise TypeError(f"model: expected a RectifiedHierarchy, got {type(model).__name__}")
+        super().__init__()
+        self._model = (model,)  # a tuple, so the model is not registered as a submodule
+        self.encoder = BottomUpEncoder(
+            model.x_dim,
+            model.latent_dims,
+            model.hidden_dims if hidden_dims is None else hidden_dims,
+            activation,
+            batch_norm,
+            min_scale,
+        )
+
+    @property
+    def model(self) -> RectifiedHierarchy:
+        """The model this guide approximates the posterior of."""
+        return self._model[0]

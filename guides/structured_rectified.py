@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pyro
 import torch
-from torch import nn
 
 from pyro_local.distributions import RectifiedNormal
-from pyro_local.models.rectified_hierarchy import RectifiedHierarchy, latent_name
+from pyro_local.models.rectified_hierarchy import latent_name
 
-from .bottom_up import BottomUpEncoder
+from .bottom_up import BottomUpGuide
 
 
 def precision_weighted(loc_a, scale_a, loc_b, scale_b):
@@ -34,7 +31,7 @@ def precision_weighted(loc_a, scale_a, loc_b, scale_b):
     return loc, scale
 
 
-class StructuredRectifiedGuide(nn.Module):
+class StructuredRectifiedGuide(BottomUpGuide):
     """
     A variational posterior for :class:`~pyro_local.models.RectifiedHierarchy` that
     keeps the model's dependencies: a deterministic bottom-up pass over ``x``
@@ -88,31 +85,6 @@ class StructuredRectifiedGuide(nn.Module):
     :param float min_scale: lower bound on the encoder factors' scales.
     """
 
-    def __init__(
-        self,
-        model: RectifiedHierarchy,
-        hidden_dims: Sequence[int] | None = None,
-        activation: type[nn.Module] = nn.ELU,
-        batch_norm: bool = True,
-        min_scale: float = 1e-3,
-    ):
-        if not isinstance(model, RectifiedHierarchy):
-            raise TypeError(f"model: expected a RectifiedHierarchy, got {type(model).__name__}")
-        super().__init__()
-        self._model = (model,)  # a tuple, so the model is not registered as a submodule
-        self.encoder = BottomUpEncoder(
-            model.x_dim,
-            model.latent_dims,
-            model.hidden_dims if hidden_dims is None else hidden_dims,
-            activation,
-            batch_norm,
-            min_scale,
-        )
-
-    @property
-    def model(self) -> RectifiedHierarchy:
-        """The model whose top-down networks this guide uses."""
-        return self._model[0]
 
     def forward(self, x: torch.Tensor, batch_size: int | None = None):
         """
