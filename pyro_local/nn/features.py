@@ -85,4 +85,25 @@ def fixed_gaussian(rows: int, cols: int, seed: int) -> torch.Tensor:
     ).float()
 
 
-__all__ = ["check_pool", "fixed_gaussian", "pool_features", "pooled_dim", "pooled_shape"]
+
+def coerce_enum_fields(rule, fields) -> None:
+    """Replace each named field of the frozen dataclass ``rule`` by its member of the
+    given enum (so strings are accepted), or raise a ``ValueError`` naming the field
+    and the choices. ``None`` values are left as they are.
+
+    :param rule: a frozen dataclass instance (a rule's ``__post_init__``).
+    :param dict fields: ``{field name: enum type}``.
+    """
+    for field, enum_type in fields.items():
+        value = getattr(rule, field)
+        if value is None:
+            continue
+        try:
+            object.__setattr__(rule, field, enum_type(value))
+        except ValueError:
+            raise ValueError(
+                f"{field}: expected one of {[v.value for v in enum_type]}, got {value!r}"
+            ) from None
+
+__all__ = ["check_pool", "coerce_enum_fields", "fixed_gaussian", "pool_features", "pooled_dim",
+           "pooled_shape"]

@@ -8,7 +8,7 @@ import enum
 import torch
 import torch.nn.functional as F
 
-from .features import check_pool, pool_features, pooled_dim
+from .features import check_pool, coerce_enum_fields, pool_features, pooled_dim
 from .local_heads import LocalHead
 
 
@@ -126,14 +126,7 @@ class LLS:
     max_freq: float = 512.0
 
     def __post_init__(self):
-        for field, enum_type in (("waveform", Waveform), ("variant", Variant)):
-            value = getattr(self, field)
-            try:
-                object.__setattr__(self, field, enum_type(value))
-            except ValueError:
-                raise ValueError(
-                    f"{field}: expected one of {[v.value for v in enum_type]}, got {value!r}"
-                ) from None
+        coerce_enum_fields(self, {"waveform": Waveform, "variant": Variant})
 
     def __call__(self, spec) -> LLSHead:
         return LLSHead(spec.out_shape, spec.num_classes, spec.pool, self.waveform,

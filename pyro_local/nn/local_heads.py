@@ -9,7 +9,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from .features import check_pool, pool_features, pooled_dim
+from .features import check_pool, coerce_enum_fields, pool_features, pooled_dim
 
 
 class LocalHead(torch.nn.Module):
@@ -119,12 +119,7 @@ class GreedyHeads:
     kind: HeadKind | str = HeadKind.LINEAR
 
     def __post_init__(self):
-        try:
-            object.__setattr__(self, "kind", HeadKind(self.kind))
-        except ValueError:
-            raise ValueError(
-                f"kind: expected one of {[k.value for k in HeadKind]}, got {self.kind!r}"
-            ) from None
+        coerce_enum_fields(self, {"kind": HeadKind})
 
     def __call__(self, spec) -> LocalHead:
         """The head of one layer, from its :class:`~pyro_local.nn.LayerSpec`."""

@@ -51,7 +51,13 @@ import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
 
-from .features import check_pool, fixed_gaussian, pool_features, pooled_dim
+from .features import (
+    check_pool,
+    coerce_enum_fields,
+    fixed_gaussian,
+    pool_features,
+    pooled_dim,
+)
 from .local_heads import LocalHead
 
 #: The offset between the seeds of a layer's two fixed projections.
@@ -215,16 +221,7 @@ class SVP:
     readout: Readout | str | None = None
 
     def __post_init__(self):
-        for field, enum_type in (("noise", Noise), ("readout", Readout)):
-            value = getattr(self, field)
-            if value is None:
-                continue
-            try:
-                object.__setattr__(self, field, enum_type(value))
-            except ValueError:
-                raise ValueError(
-                    f"{field}: expected one of {[v.value for v in enum_type]}, got {value!r}"
-                ) from None
+        coerce_enum_fields(self, {"noise": Noise, "readout": Readout})
 
     def __call__(self, spec) -> SVPHead:
         return SVPHead(spec.in_shape, spec.out_shape, spec.num_classes, self.proj_dim,
