@@ -87,6 +87,31 @@ class WarmupSchedule:
         return 1.0 if self.warmup_steps <= 0 else min(1.0, self.step / self.warmup_steps)
 
 
+class FreeBitsELBO(LocalELBO):
+    """
+    The training objective with "free bits" (Kingma et al., 2016, section 5): each
+    latent layer's KL term counts as at least ``nats`` per image, so that below the
+    floor it exerts no pull toward the prior. A layer's term here is minus its KL
+    (closed form, conditional on the layer above), so the floor is
+    ``min(-KL, -nats * batch)``. Only for training: every evaluation uses the plain
+    :class:`~pyro_local.infer.LocalELBO` and the IWAE bound.
+    """
+
+    def __init__(self, nats, latent_layers):
+        super().__init__()
+        self.nats = float(nats)
+        self.latent_layers = frozenset(latent_layers)
+
+    def layer_terms(self, model, guide, *args, **kwargs):
+        terms = super().layer_terms(model, guide, *args, **kwargs)
+        floor = -self.nats * args[0].shape[0]
+        for layer in self.latent_layers.intersection(terms):
+            total = sum(t.value for t in terms[layer])
+            clamped = torch.minimum(total, total.new_tensor(floor))
+            terms[layer] = [terms[layer][0]._replace(value=clamped)]
+        return terms
+
+
 def build(variant, latent_dims, z_dim):
     if variant == "gaussian-vae":
         model = GaussianVAE(z_dim=z_dim)
@@ -187,8 +212,9 @@ def run_variant(variant, train_x, test_all, test_x, args, out):
     loader = TensorLoader(train_x, batch_size=args.batch_size, seed=args.seed,
                           transform=binarize_dynamic)
     schedule = WarmupSchedule(args.warmup_epochs * len(loader))
+    loss = FreeBitsELBO(args.free_bits, model.latent_names) if args.free_bits > 0 else None
     svi = LocalSVI(KLWarmup(model, schedule), KLWarmup(guide, schedule), strict=False,
-                   optim=torch.optim.Adamax, optim_args={"lr": args.lr})
+                   loss=loss, optim=torch.optim.Adamax, optim_args={"lr": args.lr})
 
     def batches_of_epoch(epoch):
         # The order and binarization depend on (seed, epoch) only, so a resumed run
@@ -252,6 +278,8 @@ def parse_args(argv=None):
     p.add_argument("--z-dim", type=int, default=50, help="latent width of the Gaussian VAE")
     p.add_argument("--warmup-epochs", type=float, default=0.0,
                    help="epochs over which the KL weight rises from 0 to 1 (0: none)")
+    p.add_argument("--free-bits", type=float, default=0.0,
+                   help="floor on each latent layer's KL in training, nats per image (0: off)")
     p.add_argument("--train-images", type=int, default=None, help="first N training images")
     p.add_argument("--test-images", type=int, default=2000,
                    help="first N test images for IWAE and activity (the ELBO uses all)")

@@ -36,3 +36,32 @@ def test_help():
     with pytest.raises(SystemExit) as info:
         example.parse_args(["--help"])
     assert info.value.code == 0
+
+
+def test_free_bits_floor_each_latent_kl_and_nothing_else():
+    import torch
+
+    from pyro_local.guides import StructuredRectifiedGuide
+    from pyro_local.infer import LocalELBO
+    from pyro_local.models import RectifiedHierarchy
+
+    example = _load()
+    torch.manual_seed(0)
+    model = RectifiedHierarchy(x_dim=6, latent_dims=(4, 3), hidden_dims=(5, 5))
+    guide = StructuredRectifiedGuide(model)
+    x = torch.bernoulli(torch.full((8, 6), 0.5))
+    nats = 0.5
+    torch.manual_seed(1)
+    plain = LocalELBO().layer_losses(model, guide, x)
+    torch.manual_seed(1)
+    floored = example.FreeBitsELBO(nats, model.latent_names).layer_losses(model, guide, x)
+    assert set(plain) == set(floored)
+    torch.testing.assert_close(floored["x"], plain["x"])
+    for name in model.latent_names:  # the loss of a latent layer is its KL
+        expected = torch.clamp(plain[name], min=nats * len(x))
+        torch.testing.assert_close(floored[name], expected)
+    # below the floor the KL exerts no gradient; above it, the plain one
+    kl = plain["z2"]
+    floored["z2"].backward()
+    grads = [p.grad for p in guide.parameters() if p.grad is not None]
+    assert (kl < nats * len(x)) == all(bool((g == 0).all()) for g in grads)
