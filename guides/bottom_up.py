@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pyro
 import torch
 from torch import nn
 
+from pyro_local.distributions import RectifiedNormal
 from pyro_local.models.dense import GaussianHead, check_dims, dense_mlp
-from pyro_local.models.rectified_hierarchy import RectifiedHierarchy
+from pyro_local.models.rectified_hierarchy import RectifiedHierarchy, latent_name
 
 
 class BottomUpEncoder(nn.Module):
@@ -79,7 +81,8 @@ class BottomUpEncoder(nn.Module):
 class BottomUpGuide(nn.Module):
     """
     Base of the guides of a :class:`~pyro_local.models.RectifiedHierarchy` that read
-    ``x`` through a :class:`BottomUpEncoder`; subclasses define ``forward``.
+    ``x`` through a :class:`BottomUpEncoder` and sample the latent layers top down,
+    each a rectified Gaussian; subclasses define :meth:`posterior_params`.
 
     The model is held by reference, not as a submodule, so the guide owns only its
     encoder: optimise model and guide together, e.g. ``LocalSVI(model, guide,
@@ -117,3 +120,29 @@ class BottomUpGuide(nn.Module):
     def model(self) -> RectifiedHierarchy:
         """The model this guide approximates the posterior of."""
         return self._model[0]
+
+    def posterior_params(self, l: int, factor, z_above):
+        """
+        ``(loc, scale)`` of ``q(z_l | ...)`` from the encoder's factor ``(loc_e,
+        scale_e)`` of layer ``l`` and the sample of the layer above (``None`` at the
+        top).
+        """
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, batch_size: int | None = None):
+        """
+        The Pyro guide; same arguments as the model.
+
+        :returns: ``{site name: sample}``.
+        """
+        model = self.model
+        factors = self.encoder(x)
+        samples = {}
+        with pyro.plate("data", model.data_size(x), dim=-1):
+            z = None
+            for l in reversed(range(model.num_layers)):
+                loc, scale = self.posterior_params(l, factors[l], z)
+                name = latent_name(l)
+                z = pyro.sample(name, RectifiedNormal(loc, scale).to_event(1))
+                samples[name] = z
+        return samples

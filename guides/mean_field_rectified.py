@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import pyro
-import torch
-
-from pyro_local.distributions import RectifiedNormal
-from pyro_local.models.rectified_hierarchy import latent_name
-
 from .bottom_up import BottomUpGuide
 
 
@@ -26,19 +20,6 @@ class MeanFieldRectifiedGuide(BottomUpGuide):
     :param float min_scale: lower bound on the posterior scales.
     """
 
-
-    def forward(self, x: torch.Tensor, batch_size: int | None = None):
-        """
-        The Pyro guide; same arguments as the model.
-
-        :returns: ``{site name: sample}``.
-        """
-        model = self.model
-        n = model.data_size(x)
-        factors = self.encoder(x)
-        samples = {}
-        with pyro.plate("data", n, dim=-1):
-            for l in reversed(range(model.num_layers)):
-                name = latent_name(l)
-                samples[name] = pyro.sample(name, RectifiedNormal(*factors[l]).to_event(1))
-        return samples
+    def posterior_params(self, l, factor, z_above):
+        """The encoder's factor alone: no dependence on the layer above."""
+        return factor

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import pyro
-import torch
-
-from pyro_local.distributions import RectifiedNormal
-from pyro_local.models.rectified_hierarchy import latent_name
-
 from .bottom_up import BottomUpGuide
 
 
@@ -85,23 +79,7 @@ class StructuredRectifiedGuide(BottomUpGuide):
     :param float min_scale: lower bound on the encoder factors' scales.
     """
 
-
-    def forward(self, x: torch.Tensor, batch_size: int | None = None):
-        """
-        The Pyro guide; same arguments as the model.
-
-        :returns: ``{site name: sample}``.
-        """
-        model = self.model
-        n = model.data_size(x)
-        factors = self.encoder(x)
-        samples = {}
-        with pyro.plate("data", n, dim=-1):
-            z = None
-            for l in reversed(range(model.num_layers)):
-                loc_p, scale_p = model.prior_params(l, z)
-                loc, scale = precision_weighted(loc_p, scale_p, *factors[l])
-                name = latent_name(l)
-                z = pyro.sample(name, RectifiedNormal(loc, scale).to_event(1))
-                samples[name] = z
-        return samples
+    def posterior_params(self, l, factor, z_above):
+        """The prior conditional given the layer above, times the encoder's factor."""
+        loc_p, scale_p = self.model.prior_params(l, z_above)
+        return precision_weighted(loc_p, scale_p, *factor)
