@@ -7,7 +7,7 @@
   :class:`MeanFieldRectifiedGuide`; :class:`GaussianEncoderGuide` for the Gaussian VAE.
 """
 
-from .bottom_up import BottomUpEncoder
+from .bottom_up import BottomUpEncoder, BottomUpGuide
 from .gaussian_encoder import GaussianEncoderGuide
 from .mean_field_rectified import MeanFieldRectifiedGuide
 from .posteriors import (
@@ -25,6 +25,7 @@ __all__ = [
     "AutoMeanFieldNormal",
     "AutoWeightGuide",
     "BottomUpEncoder",
+    "BottomUpGuide",
     "GaussianEncoderGuide",
     "InitScales",
     "MatrixNormalPosterior",
