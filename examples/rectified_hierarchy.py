@@ -12,6 +12,8 @@ latent layer. Writes ``results.json`` and a PNG of data, reconstructions and sam
 per model to ``--out``::
 
     python examples/rectified_hierarchy.py --epochs 10 --out runs/hierarchy
+    # the recipe of docs/results.md: KL warm-up and 2 free bits per latent layer
+    python examples/rectified_hierarchy.py --epochs 20 --warmup-epochs 5 --free-bits 2
     python examples/rectified_hierarchy.py --quick          # a smoke run, under a minute
 
 Runs resume from the per-model checkpoints in ``--out``.
