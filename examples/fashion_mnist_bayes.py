@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from pyro_local import diagnostics as D
 from pyro_local.data import TensorLoader, load
-from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal, InitScales
+from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal, init_at_prior_draw
 from pyro_local.infer import LocalELBO, LocalSVI
 from pyro_local.models import (
     BayesianClassifier,
@@ -174,13 +174,7 @@ def guide_builder(args):
     """The guide class with its initialisation. With ``--init sample`` all guides start
     at one prior draw of the weights; the Gaussian ones with standard deviation
     ``--init-scale`` per weight (for the matrix normal ``s_r = s_c = sqrt(init_scale)``)."""
-    init = {}
-    if args.init == "sample":
-        root = math.sqrt(args.init_scale)
-        init = {
-            "init_loc_fn": init_to_sample,
-            "init_scales": InitScales(row=root, column=root, bias_row=root * math.exp(-2)),
-        }
+    init = init_at_prior_draw(args.init_scale) if args.init == "sample" else {}
     if args.guide == "matrix_normal":
         return functools.partial(AutoMatrixNormal, structure=args.structure, rank=args.rank, **init)
     if args.guide == "mean_field":

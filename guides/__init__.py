@@ -16,6 +16,7 @@ from .posteriors import (
     MeanFieldPosterior,
     NormalPosterior,
     Structure,
+    init_at_prior_draw,
 )
 from .structured_rectified import StructuredRectifiedGuide, precision_weighted
 from .weight_guides import AutoMatrixNormal, AutoMeanFieldNormal, AutoWeightGuide, is_weight_site
@@ -28,6 +29,7 @@ __all__ = [
     "BottomUpGuide",
     "GaussianEncoderGuide",
     "InitScales",
+    "init_at_prior_draw",
     "MatrixNormalPosterior",
     "MeanFieldPosterior",
     "MeanFieldRectifiedGuide",

@@ -74,6 +74,29 @@ class InitScales(NamedTuple):
 DEFAULT_INIT = InitScales()
 
 
+def init_at_prior_draw(weight_std: float) -> dict:
+    """
+    Keyword arguments for :class:`~pyro_local.guides.AutoMatrixNormal` and
+    :class:`~pyro_local.guides.AutoMeanFieldNormal` that start every weight posterior
+    at one draw from the prior, with standard deviation ``weight_std`` per weight
+    (``s_r = s_c = sqrt(weight_std)``; the bias row ``e^-2`` times that). The paper's
+    initialisation (:data:`DEFAULT_INIT`) needs about 100 epochs; this one trains in
+    tens.
+
+    :param float weight_std: initial posterior standard deviation of a weight.
+    :rtype: dict
+    """
+    if not weight_std > 0:
+        raise ValueError(f"weight_std: expected a positive float, got {weight_std!r}")
+    from pyro.infer.autoguide import init_to_sample
+
+    root = math.sqrt(weight_std)
+    return {
+        "init_loc_fn": init_to_sample,
+        "init_scales": InitScales(row=root, column=root, bias_row=root * math.exp(-2)),
+    }
+
+
 def _init_stddevs(size, scale, jitter, bias_scale=None):
     log_scale = torch.full((size,), math.log(scale))
     if bias_scale is not None:

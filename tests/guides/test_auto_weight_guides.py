@@ -133,3 +133,14 @@ def test_errors():
 
     with pytest.raises(TypeError, match="real-valued"):
         AutoMatrixNormal(discrete)()
+
+
+def test_init_at_prior_draw_gives_the_asked_weight_std():
+    from pyro_local.guides import init_at_prior_draw
+
+    kwargs = init_at_prior_draw(0.1)
+    scales = kwargs["init_scales"]
+    assert scales.row * scales.column == pytest.approx(0.1)
+    assert scales.bias_row == pytest.approx(math.sqrt(0.1) * math.exp(-2))
+    with pytest.raises(ValueError, match="weight_std"):
+        init_at_prior_draw(0.0)
