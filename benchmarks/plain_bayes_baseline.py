@@ -44,7 +44,9 @@ class Layer(nn.Module):
             rho = math.log(math.expm1(init_std / scale))  # softplus(rho) = std
             self.w_rho = nn.Parameter(torch.full(shape, rho))
             self.b_rho = nn.Parameter(torch.full((shape[0],), rho))
-            self.prior_std = prior_std / scale  # given in effective units
+            if prior_std == "fan-in":  # the paper's MN(0, I, I) on fan-in-scaled weights
+                prior_std = 1 / math.sqrt(fan_in + 1)
+            self.prior_std = float(prior_std) / scale  # given in effective units
 
     def op(self, x, w, b):
         if self.conv:
@@ -157,7 +159,11 @@ def main():
         default=math.log1p(math.exp(-5)),
         help="initial posterior std, effective units (default softplus(-5))",
     )
-    p.add_argument("--prior-std", type=float, default=1.0, help="prior std, effective units")
+    p.add_argument(
+        "--prior-std",
+        default="1.0",
+        help="prior std in effective units, or fan-in for 1 / sqrt(fan_in + 1) per layer",
+    )
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
