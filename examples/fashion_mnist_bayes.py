@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from pyro_local import diagnostics as D
 from pyro_local.data import TensorLoader, load
-from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal, init_at_prior_draw
+from pyro_local.guides import PAPER_INIT, AutoMatrixNormal, AutoMeanFieldNormal, InitScales
 from pyro_local.infer import LocalELBO, LocalSVI
 from pyro_local.models import (
     BayesianClassifier,
@@ -51,7 +51,7 @@ from pyro_local.models import (
     mlp_blocks,
     predictive_probs,
 )
-from pyro_local.nn import local_reparameterization
+from pyro_local.nn import MatrixNormalPrior, local_reparameterization
 
 GUIDES = ("matrix_normal", "mean_field", "auto_normal", "deterministic")
 LOCAL_GUIDES = ("matrix_normal", "mean_field")
@@ -70,17 +70,35 @@ def parse_args(argv=None):
     p.add_argument("--pseudo-data", type=int, default=0, help="pseudo-data points per layer")
     p.add_argument(
         "--init",
-        choices=("sample", "paper"),
-        default="sample",
-        help="sample: every guide starts from a prior draw with posterior std "
-        "--init-scale; paper: Louizos & Welling's initialisation (matrix-normal "
-        "and mean-field guides only; needs ~100 epochs)",
+        choices=("default", "paper"),
+        default="default",
+        help="default: every weight posterior starts at a prior draw with --init-scale "
+        "times its prior's standard deviation; paper: Louizos & Welling's initialisation "
+        "(matrix-normal and mean-field guides only; needs ~100 epochs)",
     )
     p.add_argument(
         "--init-scale",
         type=float,
         default=0.1,
-        help="initial posterior standard deviation of weights for --init sample",
+        help="--init default: initial posterior std of a weight relative to its prior's",
+    )
+    p.add_argument(
+        "--param",
+        choices=("standard", "fan-in"),
+        default="standard",
+        help="standard: pre-activations [a, 1] W (the default); fan-in: the paper's "
+        "[a, 1] W / sqrt(n) with the prior MN(0, I, I), the same model",
+    )
+    p.add_argument(
+        "--prior-scale",
+        default="fan_in",
+        help="--param standard: prior std of the weights, a float or fan_in (1/sqrt(n))",
+    )
+    p.add_argument(
+        "--auto-normal-init-scale",
+        type=float,
+        default=0.01,
+        help="initial posterior std of AutoNormal (absolute)",
     )
     p.add_argument("--channels", type=int, nargs=2, default=(6, 16), help="LeNet-5 channels")
     p.add_argument(
@@ -163,6 +181,11 @@ class ParameterEMA:
 
 def make_blocks(args):
     kwargs = {"pseudo_data": args.pseudo_data}
+    if args.param == "fan-in":
+        kwargs.update(input_scale="fan_in", prior=MatrixNormalPrior(row_scale=1.0))
+    else:
+        scale = args.prior_scale if args.prior_scale == "fan_in" else float(args.prior_scale)
+        kwargs.update(prior=MatrixNormalPrior(row_scale=scale))
     if args.arch == "lenet5":
         hidden = args.hidden or (120, 84)
         return lenet5_blocks((1, 28, 28), tuple(args.channels), tuple(hidden), 10, **kwargs)
@@ -171,10 +194,12 @@ def make_blocks(args):
 
 
 def guide_builder(args):
-    """The guide class with its initialisation. With ``--init sample`` all guides start
-    at one prior draw of the weights; the Gaussian ones with standard deviation
-    ``--init-scale`` per weight (for the matrix normal ``s_r = s_c = sqrt(init_scale)``)."""
-    init = init_at_prior_draw(args.init_scale) if args.init == "sample" else {}
+    """The guide class with its initialisation: the library's default (a prior draw,
+    posterior std ``--init-scale`` times the prior's), or the paper's."""
+    if args.init == "paper":
+        init = {"init_scales": PAPER_INIT}
+    else:
+        init = {"init_scales": InitScales.relative(args.init_scale)}
     if args.guide == "matrix_normal":
         return functools.partial(AutoMatrixNormal, structure=args.structure, rank=args.rank, **init)
     if args.guide == "mean_field":
@@ -182,7 +207,9 @@ def guide_builder(args):
     if args.init == "paper":
         raise SystemExit("--init paper is defined for the matrix_normal and mean_field guides")
     if args.guide == "auto_normal":
-        return functools.partial(AutoNormal, init_loc_fn=init_to_sample, init_scale=args.init_scale)
+        return functools.partial(
+            AutoNormal, init_loc_fn=init_to_sample, init_scale=args.auto_normal_init_scale
+        )
     return functools.partial(AutoDelta, init_loc_fn=init_to_sample)
 
 

@@ -11,12 +11,13 @@ from .bottom_up import BottomUpEncoder, BottomUpGuide
 from .gaussian_encoder import GaussianEncoderGuide
 from .mean_field_rectified import MeanFieldRectifiedGuide
 from .posteriors import (
+    DEFAULT_INIT,
+    PAPER_INIT,
     InitScales,
     MatrixNormalPosterior,
     MeanFieldPosterior,
     NormalPosterior,
     Structure,
-    init_at_prior_draw,
 )
 from .structured_rectified import StructuredRectifiedGuide, precision_weighted
 from .weight_guides import AutoMatrixNormal, AutoMeanFieldNormal, AutoWeightGuide, is_weight_site
@@ -28,8 +29,9 @@ __all__ = [
     "BottomUpEncoder",
     "BottomUpGuide",
     "GaussianEncoderGuide",
+    "DEFAULT_INIT",
     "InitScales",
-    "init_at_prior_draw",
+    "PAPER_INIT",
     "MatrixNormalPosterior",
     "MeanFieldPosterior",
     "MeanFieldRectifiedGuide",

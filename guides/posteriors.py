@@ -3,12 +3,17 @@
 Each module's ``distribution()`` builds the site's guide distribution from its
 parameters; the autoguides in :mod:`pyro_local.guides` hold one per site.
 
-Initialisation follows Louizos & Welling 2016 (official code): ``M`` entries
+Initialisation (:class:`InitScales`) is relative to the weight's prior, so that it
+means the same in any parametrization. By default (:data:`DEFAULT_INIT`) the
+posterior mean starts at one draw from the prior (with the layers' default prior,
+``MN(0, I/n, I)``, LeCun's initialisation of a deterministic network) and every
+weight's posterior standard deviation at a tenth of its prior's: the network starts
+as a well-scaled deterministic one with little noise. :data:`PAPER_INIT` is the
+initialisation of Louizos & Welling 2016 (official code): ``M`` entries
 ``N(0, 4 / (n + p))`` (``n`` without the bias row; the bias row 0), log row and
-column standard deviations ``N(log s, 0.01^2)`` with ``s = 1``, except the bias
-row's, ``N(-4, 0.01^2)``. With the prior ``MN(0, I, I)`` and inputs scaled by
-``1/sqrt(n)`` the posterior thus starts with the prior's variances and a small
-mean.
+column standard deviations ``N(log 1, 0.01^2)``, the bias row's ``N(-4, 0.01^2)``,
+all in units of the prior ``MN(0, I, I)`` on fan-in-scaled weights; the posterior
+then starts at the prior's variances, and the paper trains it for 100 epochs.
 """
 
 from __future__ import annotations
@@ -52,72 +57,112 @@ def structures(structure):
 
 
 class InitScales(NamedTuple):
-    """Initial posterior standard deviations (see the module docstring).
+    """How a weight posterior starts, relative to the weight's prior.
 
-    :param float row: initial row standard deviation ``s_r``.
-    :param float column: initial column standard deviation ``s_c``.
-    :param float bias_row: initial standard deviation of the bias row.
+    Row and column standard deviations start at ``row`` and ``column`` times the
+    prior's (the bias row's at ``bias_row`` times its prior's), so every weight's
+    posterior standard deviation starts at ``row * column`` times its prior's
+    (:meth:`relative` sets the three from that product). Use it with any prior and
+    any ``input_scale``: the initial network is the same.
+
+    :param float row: initial row standard deviations, relative to the prior's.
+    :param float column: initial column standard deviations, relative to the prior's.
+    :param float bias_row: initial standard deviation of the bias row, relative.
     :param float log_jitter: standard deviation of the noise on the log scales
         (0.01 in the paper).
     :param float factor: low-rank factors start ``N(0, (factor * scale)^2)``; 0 is a
         stationary point of the ELBO in the factor, so it must be positive.
+    :param str loc: how the mean starts: ``"prior"`` (a draw from a Gaussian with
+        the prior's row and column scales: a draw from the prior itself for
+        :class:`~pyro_local.nn.MatrixNormalPrior` and
+        :class:`~pyro_local.nn.NormalPrior`) or ``"paper"`` (``N(0, 4 / (n + p))``
+        times the prior's scales, the bias row 0).
     """
 
-    row: float = 1.0
-    column: float = 1.0
-    bias_row: float = math.exp(-4.0)
+    row: float = math.sqrt(0.1)
+    column: float = math.sqrt(0.1)
+    bias_row: float = math.sqrt(0.1)
     log_jitter: float = 0.01
     factor: float = 0.1
+    loc: str = "prior"
+
+    @classmethod
+    def relative(cls, weight_scale: float, **kwargs) -> InitScales:
+        """Every weight's posterior standard deviation starts at ``weight_scale``
+        times its prior's (``row = column = bias_row = sqrt(weight_scale)``).
+
+        :param float weight_scale: the ratio, positive.
+        :param kwargs: the other fields.
+        """
+        if isinstance(weight_scale, bool) or not weight_scale > 0:
+            raise ValueError(f"weight_scale: expected a positive float, got {weight_scale!r}")
+        root = math.sqrt(weight_scale)
+        return cls(row=root, column=root, bias_row=root, **kwargs)
+
+    def check(self):
+        if self.loc not in ("prior", "paper"):
+            raise ValueError(f"init_scales.loc: expected 'prior' or 'paper', got {self.loc!r}")
+        for name in ("row", "column", "bias_row", "factor"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"init_scales.{name}: expected a positive float, "
+                                 f"got {getattr(self, name)!r}")
+        return self
 
 
-#: The paper's initialisation.
+#: The default: a prior draw, every weight's standard deviation a tenth of its prior's.
 DEFAULT_INIT = InitScales()
+#: Louizos & Welling 2016's initialisation (see the module docstring).
+PAPER_INIT = InitScales(row=1.0, column=1.0, bias_row=math.exp(-4.0), loc="paper")
 
 
-def init_at_prior_draw(weight_std: float) -> dict:
+def prior_scales(prior, shape):
+    """Row and column standard deviations ``(n,)``, ``(p,)`` of a weight prior, whose
+    outer product is the prior's entrywise standard deviation wherever that has the
+    product form (exactly for the priors of :mod:`pyro_local.nn.priors`); ones
+    when the prior has no variance.
+
+    :param prior: the weight site's prior distribution (event shape ``shape``).
+    :param shape: ``(n, p)``.
     """
-    Keyword arguments for :class:`~pyro_local.guides.AutoMatrixNormal` and
-    :class:`~pyro_local.guides.AutoMeanFieldNormal` that start every weight posterior
-    at one draw from the prior, with standard deviation ``weight_std`` per weight
-    (``s_r = s_c = sqrt(weight_std)``; the bias row ``e^-2`` times that). The paper's
-    initialisation (:data:`DEFAULT_INIT`) needs about 100 epochs; this one trains in
-    tens.
+    def cpu(t):  # the posterior modules are built on the CPU, then moved
+        return t.detach().to("cpu", torch.get_default_dtype())
 
-    :param float weight_std: initial posterior standard deviation of a weight.
-    :rtype: dict
-    """
-    if not weight_std > 0:
-        raise ValueError(f"weight_std: expected a positive float, got {weight_std!r}")
-    from pyro.infer.autoguide import init_to_sample
-
-    root = math.sqrt(weight_std)
-    return {
-        "init_loc_fn": init_to_sample,
-        "init_scales": InitScales(row=root, column=root, bias_row=root * math.exp(-2)),
-    }
+    if isinstance(prior, MatrixNormal) and not prior.batch_shape:
+        return cpu(prior.row_scale), cpu(prior.column_scale)
+    try:
+        var = cpu(prior.variance).expand(tuple(shape))
+    except (NotImplementedError, RuntimeError):
+        return torch.ones(shape[0]), torch.ones(shape[1])
+    mean_row = var.mean(-1)
+    return mean_row.sqrt(), (var.mean(-2) / mean_row.mean()).sqrt()
 
 
-def _init_stddevs(size, scale, jitter, bias_scale=None):
-    log_scale = torch.full((size,), math.log(scale))
-    if bias_scale is not None:
-        log_scale[-1] = math.log(bias_scale)
-    return (log_scale + jitter * torch.randn(size)).exp()
-
-
-def init_loc(rows, columns, bias_row):
-    """``M`` entries ``N(0, 4 / (n + p))`` with ``n`` the rows without the bias row,
-    which starts at 0."""
+def init_loc(rows, columns, bias_row, scales: InitScales, prior_row=None, prior_column=None):
+    """The initial mean ``M`` (see :class:`InitScales`), shape ``(n, p)``."""
+    prior_row = torch.ones(rows) if prior_row is None else prior_row
+    prior_column = torch.ones(columns) if prior_column is None else prior_column
+    std = prior_row.unsqueeze(-1) * prior_column
+    if scales.loc == "prior":
+        return torch.randn(rows, columns) * std
     fan_in = rows - int(bias_row)
-    loc = torch.randn(rows, columns) * math.sqrt(4.0 / (fan_in + columns))
+    loc = torch.randn(rows, columns) * math.sqrt(4.0 / (fan_in + columns)) * std
     if bias_row:
         loc[-1] = 0.0
     return loc
 
 
-def init_stddevs(rows, columns, bias_row, scales: InitScales):
+def init_stddevs(rows, columns, bias_row, scales: InitScales, prior_row=None, prior_column=None):
     """Initial row and column standard deviations, shapes ``(n,)`` and ``(p,)``."""
-    row = _init_stddevs(rows, scales.row, scales.log_jitter, scales.bias_row if bias_row else None)
-    column = _init_stddevs(columns, scales.column, scales.log_jitter)
+    log_row = torch.full((rows,), math.log(scales.row))
+    if bias_row:
+        log_row[-1] = math.log(scales.bias_row)
+    log_column = torch.full((columns,), math.log(scales.column))
+    row = (log_row + scales.log_jitter * torch.randn(rows)).exp()
+    column = (log_column + scales.log_jitter * torch.randn(columns)).exp()
+    if prior_row is not None:
+        row = row * prior_row
+    if prior_column is not None:
+        column = column * prior_column
     return row, column
 
 
@@ -146,6 +191,16 @@ class _FactorParams(PyroModule):
         return DenseFactor(self.scale_tril)
 
 
+def _initial(rows, columns, bias_row, init_scales, loc, prior):
+    """``(M, row stddevs, column stddevs)`` at initialisation."""
+    init_scales.check()
+    prior_row, prior_column = (None, None) if prior is None else prior
+    if loc is None:
+        loc = init_loc(rows, columns, bias_row, init_scales, prior_row, prior_column)
+    row, column = init_stddevs(rows, columns, bias_row, init_scales, prior_row, prior_column)
+    return loc, row, column
+
+
 class MatrixNormalPosterior(PyroModule):
     """``MN(M, U, V)`` over an ``n x p`` weight matrix with the chosen structures.
 
@@ -154,8 +209,10 @@ class MatrixNormalPosterior(PyroModule):
     :param bool bias_row: whether the last row is a bias (for the initialisation).
     :param structure: a :class:`Structure` (both factors) or a ``(row, column)`` pair.
     :param int rank: rank of low-rank factors.
-    :param InitScales init_scales: initial standard deviations.
+    :param InitScales init_scales: the initialisation, relative to the prior.
     :param torch.Tensor loc: initial ``M`` (default :func:`init_loc`).
+    :param tuple prior_scales: the prior's row and column standard deviations
+        (:func:`prior_scales`); default ones, ``MN(0, I, I)``.
     """
 
     def __init__(
@@ -167,11 +224,14 @@ class MatrixNormalPosterior(PyroModule):
         rank=1,
         init_scales=DEFAULT_INIT,
         loc=None,
+        prior_scales=None,
     ):
         super().__init__()
         row_structure, column_structure = structures(structure)
-        self.loc = torch.nn.Parameter(init_loc(rows, columns, bias_row) if loc is None else loc)
-        row_std, column_std = init_stddevs(rows, columns, bias_row, init_scales)
+        loc, row_std, column_std = _initial(
+            rows, columns, bias_row, init_scales, loc, prior_scales
+        )
+        self.loc = torch.nn.Parameter(loc)
         self.row = _FactorParams(row_structure, row_std, rank, init_scales.factor)
         self.column = _FactorParams(column_structure, column_std, rank, init_scales.factor)
 
@@ -187,14 +247,19 @@ class MeanFieldPosterior(PyroModule):
     :param int rows: ``n``.
     :param int columns: ``p``.
     :param bool bias_row: whether the last row is a bias (for the initialisation).
-    :param InitScales init_scales: initial standard deviations.
+    :param InitScales init_scales: the initialisation, relative to the prior.
     :param torch.Tensor loc: initial mean (default :func:`init_loc`).
+    :param tuple prior_scales: as for :class:`MatrixNormalPosterior`.
     """
 
-    def __init__(self, rows, columns, bias_row=False, init_scales=DEFAULT_INIT, loc=None):
+    def __init__(
+        self, rows, columns, bias_row=False, init_scales=DEFAULT_INIT, loc=None, prior_scales=None
+    ):
         super().__init__()
-        self.loc = torch.nn.Parameter(init_loc(rows, columns, bias_row) if loc is None else loc)
-        row_std, column_std = init_stddevs(rows, columns, bias_row, init_scales)
+        loc, row_std, column_std = _initial(
+            rows, columns, bias_row, init_scales, loc, prior_scales
+        )
+        self.loc = torch.nn.Parameter(loc)
         self.scale = PyroParam(row_std.unsqueeze(-1) * column_std, constraints.positive)
 
     def distribution(self):

@@ -132,12 +132,20 @@ class BayesLinear(_BayesLayer):
 
     :param int in_features: input size ``d``.
     :param int out_features: output size ``p``.
+    The weights are in the units they act in (the standard parametrization of
+    ``torch.nn.Linear``: pre-activations ``[a, 1] W``), so that Adam's step moves
+    every layer's weights by the same amount relative to their scale, whatever the
+    fan-in; the default prior ``MN(0, I/n, I)`` (``n`` rows, bias row included) is
+    the paper's ``MN(0, I, I)`` on weights scaled by ``1/sqrt(n)``, expressed in
+    these units. ``input_scale="fan_in"`` with ``MatrixNormalPrior(row_scale=1.0)``
+    is the paper's parametrization of the same model (see ``docs/bayes.md``).
+
     :param bias: ``"row"`` (default), ``"site"`` or ``None``; see :class:`Bias`.
     :param prior: a callable ``(shape, like) -> distribution`` (see
-        :mod:`pyro_local.nn.priors`); default ``MatrixNormalPrior()``, ``MN(0, I, I)``.
+        :mod:`pyro_local.nn.priors`); default ``MatrixNormalPrior()``, ``MN(0, I/n, I)``.
     :param float bias_prior_scale: prior scale of a separate bias site.
-    :param input_scale: ``"fan_in"`` (default: rows scaled by ``1/sqrt(n)``, as in
-        the paper, so that ``MN(0, I, I)`` has a well-scaled output), ``None`` or a float.
+    :param input_scale: ``None`` (default: pre-activations ``[a, 1] W``), ``"fan_in"``
+        (rows scaled by ``1/sqrt(n)``, as in the paper) or a float.
     :param int pseudo_data: number of learned pseudo-data points the pre-activations
         are conditioned on (0: off; see :mod:`pyro_local.nn.pseudo_data`). Needs a
         matrix-normal guide and the local reparameterization handler.
@@ -151,7 +159,7 @@ class BayesLinear(_BayesLayer):
         bias="row",
         prior=None,
         bias_prior_scale=1.0,
-        input_scale="fan_in",
+        input_scale=None,
         pseudo_data=0,
     ):
         mode = _bias_mode(bias)
@@ -186,7 +194,7 @@ class BayesConv2d(_BayesLayer):
     :param bias: ``"row"`` (default), ``"site"`` or ``None``; see :class:`Bias`.
     :param prior: as for :class:`BayesLinear`.
     :param float bias_prior_scale: prior scale of a separate bias site.
-    :param input_scale: as for :class:`BayesLinear` (``n = C kh kw [+ 1]``).
+    :param input_scale: as for :class:`BayesLinear` (``n = C kh kw [+ 1]``; default ``None``).
     :param int pseudo_data: as for :class:`BayesLinear` (pseudo-rows are patches).
     """
 
@@ -202,7 +210,7 @@ class BayesConv2d(_BayesLayer):
         bias="row",
         prior=None,
         bias_prior_scale=1.0,
-        input_scale="fan_in",
+        input_scale=None,
         pseudo_data=0,
     ):
         mode = _bias_mode(bias)

@@ -10,17 +10,17 @@ from pyro.infer.autoguide import init_to_value
 from pyro.nn import PyroModule, PyroSample
 
 from pyro_local.distributions import DenseFactor, DiagonalFactor, LowRankFactor, MatrixNormal
-from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
+from pyro_local.guides import PAPER_INIT, AutoMatrixNormal, AutoMeanFieldNormal, InitScales
 from pyro_local.infer import get_traces, site_terms
-from pyro_local.nn import BayesLinear
+from pyro_local.nn import BayesLinear, MatrixNormalPrior, NormalPrior
 
 FACTORS = {"diagonal": DiagonalFactor, "low_rank": LowRankFactor, "dense": DenseFactor}
 
 
 class Model(PyroModule):
-    def __init__(self, d_in=4, d_out=3, bias="row"):
+    def __init__(self, d_in=4, d_out=3, bias="row", **layer_kwargs):
         super().__init__()
-        self.layer = BayesLinear(d_in, d_out, bias=bias)
+        self.layer = BayesLinear(d_in, d_out, bias=bias, **layer_kwargs)
 
     def forward(self, x, y=None):
         out = self.layer(x)
@@ -53,13 +53,14 @@ def test_structures(structure):
 
 
 def test_paper_initialisation():
-    """``M ~ N(0, 4 / (n + p))`` with a zero bias row; log row/column scales
+    """In the paper's parametrization (fan-in-scaled rows, prior ``MN(0, I, I)``):
+    ``M ~ N(0, 4 / (n + p))`` with a zero bias row; log row/column scales
     ``N(0, 0.01^2)``, the bias row's ``N(-4, 0.01^2)``. Checked at 5 standard errors:
     the sample std of ``K`` normals has relative standard error ``1 / sqrt(2K)``, a
     sample mean of ``K`` log-scales ``0.01 / sqrt(K)``."""
     d_in, d_out = 200, 100
-    model = Model(d_in, d_out)
-    guide = AutoMatrixNormal(model)
+    model = Model(d_in, d_out, input_scale="fan_in", prior=MatrixNormalPrior(row_scale=1.0))
+    guide = AutoMatrixNormal(model, init_scales=PAPER_INIT)
     guide(torch.randn(2, d_in), torch.randn(2, d_out))
     post = guide.posteriors.layer.weight
     loc = post.loc.detach()
@@ -135,12 +136,42 @@ def test_errors():
         AutoMatrixNormal(discrete)()
 
 
-def test_init_at_prior_draw_gives_the_asked_weight_std():
-    from pyro_local.guides import init_at_prior_draw
+@pytest.mark.parametrize("guide_cls", [AutoMatrixNormal, AutoMeanFieldNormal])
+@pytest.mark.parametrize(
+    "layer_kwargs",
+    [
+        {},  # the default: standard parametrization, prior MN(0, I/n, I)
+        {"prior": NormalPrior(0.3)},
+        {"prior": MatrixNormalPrior(row_scale=2.0, column_scale=0.5)},
+        {"input_scale": "fan_in", "prior": MatrixNormalPrior(row_scale=1.0)},  # the paper's
+    ],
+)
+def test_default_initialisation_is_a_prior_draw_with_a_tenth_of_its_std(guide_cls, layer_kwargs):
+    """The mean starts at a draw from the prior (sample std = prior std within 5
+    standard errors, ``1 / sqrt(2K)`` relative), every weight's std at 0.1 times its
+    prior's (up to the 0.01 jitter of each log-scale factor)."""
+    d_in, d_out = 300, 200
+    model = Model(d_in, d_out, **layer_kwargs)
+    guide = guide_cls(model)
+    x = torch.randn(2, d_in)
+    guide(x, torch.randn(2, d_out))
+    prior = pyro.poutine.trace(model).get_trace(x).nodes["layer.weight"]["fn"]
+    prior_std = prior.variance.sqrt()
+    post = guide.posteriors.layer.weight.distribution()
+    loc, std = post.mean.detach(), post.variance.detach().sqrt()
+    ratio = (loc / prior_std).std()
+    assert abs(ratio - 1) < 5 / math.sqrt(2 * loc.numel())
+    log_ratio = (std / prior_std).log() - math.log(0.1)
+    assert log_ratio.abs().max() < 6 * 0.01 * math.sqrt(2)
 
-    kwargs = init_at_prior_draw(0.1)
-    scales = kwargs["init_scales"]
-    assert scales.row * scales.column == pytest.approx(0.1)
-    assert scales.bias_row == pytest.approx(math.sqrt(0.1) * math.exp(-2))
-    with pytest.raises(ValueError, match="weight_std"):
-        init_at_prior_draw(0.0)
+
+def test_init_scales_relative_and_errors():
+    scales = InitScales.relative(0.04)
+    assert scales.row * scales.column == pytest.approx(0.04)
+    assert scales.bias_row == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="weight_scale"):
+        InitScales.relative(0.0)
+    with pytest.raises(ValueError, match="init_scales.loc"):
+        AutoMatrixNormal(Model(), init_scales=InitScales(loc="zeros"))
+    with pytest.raises(ValueError, match="init_scales.row"):
+        AutoMeanFieldNormal(Model(), init_scales=InitScales(row=0.0))
