@@ -14,7 +14,7 @@ from torch.distributions import constraints
 
 from pyro_local.infer import guide_is_prior
 from pyro_local.nn import local_reparameterization
-from pyro_local.nn.deferred import BIAS_ROW, LOCAL_REPARAM
+from pyro_local.nn.deferred import BIAS_ROW, LOCAL_REPARAM, WEIGHT_SCALE
 
 from .posteriors import (
     DEFAULT_INIT,
@@ -22,7 +22,6 @@ from .posteriors import (
     MatrixNormalPosterior,
     MeanFieldPosterior,
     NormalPosterior,
-    prior_scales,
     structures,
 )
 
@@ -59,15 +58,13 @@ class AutoWeightGuide(AutoGuide):
     guide works with Pyro's param store and with module-local parameters
     (:class:`~pyro_local.infer.LocalSVI`).
 
-    By default every weight posterior starts at one draw from its prior with a tenth
-    of its prior's standard deviation (:data:`~pyro_local.guides.posteriors.DEFAULT_INIT`):
-    with the layers' default prior, a deterministic network at LeCun's
-    initialisation plus a little noise. ``init_scales=PAPER_INIT`` is Louizos &
-    Welling's.
+    By default every weight posterior starts at PyTorch's initialisation of the layer
+    with a little noise (:data:`~pyro_local.guides.posteriors.DEFAULT_INIT`), relative
+    to the weight's unit that the layers give (``infer["weight_scale"]``, 1 for other
+    sites); ``init_scales=PAPER_INIT`` is Louizos & Welling's.
 
     :param callable model: a Pyro model.
-    :param InitScales init_scales: the initialisation of weight posteriors, relative
-        to their priors.
+    :param InitScales init_scales: the initialisation of weight posteriors.
     :param callable init_loc_fn: optional Pyro init function (e.g. ``init_to_median``)
         for the posterior means of all sites; by default weight means start as
         ``init_scales.loc`` says and other sites at 0.
@@ -210,7 +207,7 @@ class AutoMatrixNormal(AutoWeightGuide):
             self.rank,
             self.init_scales,
             loc,
-            prior_scales(site["fn"], (rows, columns)),
+            site["infer"].get(WEIGHT_SCALE, 1.0),
         )
 
 
@@ -231,5 +228,5 @@ class AutoMeanFieldNormal(AutoWeightGuide):
             site["infer"].get(BIAS_ROW, False),
             self.init_scales,
             loc,
-            prior_scales(site["fn"], (rows, columns)),
+            site["infer"].get(WEIGHT_SCALE, 1.0),
         )

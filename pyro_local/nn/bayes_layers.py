@@ -10,7 +10,7 @@ import torch
 from pyro.nn import PyroModule
 from pyro.poutine.runtime import get_plates
 
-from .deferred import BIAS_ROW, LOCAL_REPARAM
+from .deferred import BIAS_ROW, LOCAL_REPARAM, WEIGHT_SCALE
 from .priors import MatrixNormalPrior
 from .pseudo_data import PseudoDataModule, check_num_points
 from .weight_maps import Conv2dMap, LinearMap
@@ -98,7 +98,7 @@ class _BayesLayer(PyroModule):
         weight = pyro.sample(
             self._pyro_get_fullname("weight"),
             self.prior(wmap.weight_shape, x),
-            infer={LOCAL_REPARAM: True, BIAS_ROW: wmap.bias_row},
+            infer={LOCAL_REPARAM: True, BIAS_ROW: wmap.bias_row, WEIGHT_SCALE: wmap.weight_scale},
         )
         weight = align_to_plates(weight, 2)
         pseudo = None if self.pseudo is None else self.pseudo()

@@ -69,6 +69,13 @@ class WeightMap:
         self.scale = _input_scale(input_scale, rows)
 
     @property
+    def weight_scale(self):
+        """``1 / (c sqrt(n))``: the scale, in the units of ``W``, of weights that keep
+        the pre-activations at the inputs' scale (LeCun's); what guides initialise
+        relative to."""
+        return 1.0 / (self.scale * math.sqrt(self.rows))
+
+    @property
     def weight_shape(self):
         """``(n, p)``."""
         return torch.Size((self.rows, self.columns))

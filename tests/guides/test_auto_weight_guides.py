@@ -12,7 +12,7 @@ from pyro.nn import PyroModule, PyroSample
 from pyro_local.distributions import DenseFactor, DiagonalFactor, LowRankFactor, MatrixNormal
 from pyro_local.guides import PAPER_INIT, AutoMatrixNormal, AutoMeanFieldNormal, InitScales
 from pyro_local.infer import get_traces, site_terms
-from pyro_local.nn import BayesLinear, MatrixNormalPrior, NormalPrior
+from pyro_local.nn import BayesLinear, MatrixNormalPrior
 
 FACTORS = {"diagonal": DiagonalFactor, "low_rank": LowRankFactor, "dense": DenseFactor}
 
@@ -137,38 +137,33 @@ def test_errors():
 
 
 @pytest.mark.parametrize("guide_cls", [AutoMatrixNormal, AutoMeanFieldNormal])
-@pytest.mark.parametrize(
-    "layer_kwargs",
-    [
-        {},  # the default: standard parametrization, prior MN(0, I/n, I)
-        {"prior": NormalPrior(0.3)},
-        {"prior": MatrixNormalPrior(row_scale=2.0, column_scale=0.5)},
-        {"input_scale": "fan_in", "prior": MatrixNormalPrior(row_scale=1.0)},  # the paper's
-    ],
-)
-def test_default_initialisation_is_a_prior_draw_with_a_tenth_of_its_std(guide_cls, layer_kwargs):
-    """The mean starts at a draw from the prior (sample std = prior std within 5
-    standard errors, ``1 / sqrt(2K)`` relative), every weight's std at 0.1 times its
-    prior's (up to the 0.01 jitter of each log-scale factor)."""
+@pytest.mark.parametrize("input_scale", [None, "fan_in"])
+def test_default_initialisation_is_pytorchs_with_a_tenth_of_its_scale_as_std(
+    guide_cls, input_scale
+):
+    """In either parametrization, the weights the layer applies (``c W``) start at
+    ``U(-1/sqrt(n), 1/sqrt(n))`` (PyTorch's initialisation; sample std within 5
+    standard errors of ``1/sqrt(3n)``, the uniform's fourth moment giving a relative
+    standard error ``sqrt(0.8 / (4K))``), with posterior std ``0.1/sqrt(n)`` (up to the
+    0.01 jitter of each log-scale factor)."""
     d_in, d_out = 300, 200
-    model = Model(d_in, d_out, **layer_kwargs)
+    n, k = d_in + 1, (d_in + 1) * d_out
+    model = Model(d_in, d_out, input_scale=input_scale)
     guide = guide_cls(model)
-    x = torch.randn(2, d_in)
-    guide(x, torch.randn(2, d_out))
-    prior = pyro.poutine.trace(model).get_trace(x).nodes["layer.weight"]["fn"]
-    prior_std = prior.variance.sqrt()
+    guide(torch.randn(2, d_in), torch.randn(2, d_out))
+    c = model.layer.weight_map.scale
     post = guide.posteriors.layer.weight.distribution()
-    loc, std = post.mean.detach(), post.variance.detach().sqrt()
-    ratio = (loc / prior_std).std()
-    assert abs(ratio - 1) < 5 / math.sqrt(2 * loc.numel())
-    log_ratio = (std / prior_std).log() - math.log(0.1)
+    loc, std = c * post.mean.detach(), c * post.variance.detach().sqrt()
+    assert loc.abs().max() <= 1 / math.sqrt(n) * (1 + 1e-6)
+    assert abs(loc.std() * math.sqrt(3 * n) - 1) < 5 * math.sqrt(0.8 / (4 * k))
+    log_ratio = (std * math.sqrt(n)).log() - math.log(0.1)
     assert log_ratio.abs().max() < 6 * 0.01 * math.sqrt(2)
 
 
 def test_init_scales_relative_and_errors():
     scales = InitScales.relative(0.04)
     assert scales.row * scales.column == pytest.approx(0.04)
-    assert scales.bias_row == pytest.approx(0.2)
+    assert scales.bias_row == pytest.approx(0.04)
     with pytest.raises(ValueError, match="weight_scale"):
         InitScales.relative(0.0)
     with pytest.raises(ValueError, match="init_scales.loc"):
