@@ -87,12 +87,13 @@ def parse_args(argv=None):
         choices=("standard", "fan-in"),
         default="standard",
         help="standard: pre-activations [a, 1] W (the default); fan-in: the paper's "
-        "[a, 1] W / sqrt(n) with the prior MN(0, I, I), the same model",
+        "[a, 1] W / sqrt(n) with the prior MN(0, I, I) on those weights",
     )
     p.add_argument(
         "--prior-scale",
-        default="fan_in",
-        help="--param standard: prior std of the weights, a float or fan_in (1/sqrt(n))",
+        default="1.0",
+        help="--param standard: prior std of the weights, a float or fan_in (1/sqrt(n): "
+        "the paper's prior)",
     )
     p.add_argument(
         "--auto-normal-init-scale",

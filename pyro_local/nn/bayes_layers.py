@@ -123,6 +123,13 @@ class BayesLinear(_BayesLayer):
     sampled; without it the layer computes with the weight it is given, batched
     weights (a leading sample dimension) included.
 
+    The weights are in the units they act in (the standard parametrization of
+    ``torch.nn.Linear``: pre-activations ``[a, 1] W``), so that Adam's steps, of about
+    the learning rate per weight, are the same relative to every layer's scale,
+    whatever its fan-in; the default prior is ``MN(0, I, I)`` in these units.
+    ``input_scale="fan_in"`` is the paper's parametrization (``[a, 1] W / sqrt(n)``,
+    whose Adam steps are ``sqrt(n)`` times smaller in effect); see ``docs/bayes.md``.
+
     Example::
 
         layer = BayesLinear(784, 100)
@@ -132,17 +139,9 @@ class BayesLinear(_BayesLayer):
 
     :param int in_features: input size ``d``.
     :param int out_features: output size ``p``.
-    The weights are in the units they act in (the standard parametrization of
-    ``torch.nn.Linear``: pre-activations ``[a, 1] W``), so that Adam's step moves
-    every layer's weights by the same amount relative to their scale, whatever the
-    fan-in; the default prior ``MN(0, I/n, I)`` (``n`` rows, bias row included) is
-    the paper's ``MN(0, I, I)`` on weights scaled by ``1/sqrt(n)``, expressed in
-    these units. ``input_scale="fan_in"`` with ``MatrixNormalPrior(row_scale=1.0)``
-    is the paper's parametrization of the same model (see ``docs/bayes.md``).
-
     :param bias: ``"row"`` (default), ``"site"`` or ``None``; see :class:`Bias`.
     :param prior: a callable ``(shape, like) -> distribution`` (see
-        :mod:`pyro_local.nn.priors`); default ``MatrixNormalPrior()``, ``MN(0, I/n, I)``.
+        :mod:`pyro_local.nn.priors`); default ``MatrixNormalPrior()``, ``MN(0, I, I)``.
     :param float bias_prior_scale: prior scale of a separate bias site.
     :param input_scale: ``None`` (default: pre-activations ``[a, 1] W``), ``"fan_in"``
         (rows scaled by ``1/sqrt(n)``, as in the paper) or a float.

@@ -12,7 +12,7 @@ from pyro.nn import PyroModule, PyroSample
 from pyro_local.distributions import DenseFactor, DiagonalFactor, LowRankFactor, MatrixNormal
 from pyro_local.guides import PAPER_INIT, AutoMatrixNormal, AutoMeanFieldNormal, InitScales
 from pyro_local.infer import get_traces, site_terms
-from pyro_local.nn import BayesLinear, MatrixNormalPrior
+from pyro_local.nn import BayesLinear
 
 FACTORS = {"diagonal": DiagonalFactor, "low_rank": LowRankFactor, "dense": DenseFactor}
 
@@ -59,7 +59,7 @@ def test_paper_initialisation():
     the sample std of ``K`` normals has relative standard error ``1 / sqrt(2K)``, a
     sample mean of ``K`` log-scales ``0.01 / sqrt(K)``."""
     d_in, d_out = 200, 100
-    model = Model(d_in, d_out, input_scale="fan_in", prior=MatrixNormalPrior(row_scale=1.0))
+    model = Model(d_in, d_out, input_scale="fan_in")  # with the prior MN(0, I, I)
     guide = AutoMatrixNormal(model, init_scales=PAPER_INIT)
     guide(torch.randn(2, d_in), torch.randn(2, d_out))
     post = guide.posteriors.layer.weight

@@ -17,7 +17,7 @@ from pyro.nn import PyroModule
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
 from pyro_local.infer import LocalELBO
-from pyro_local.nn import BayesLinear, MatrixNormalPrior, local_reparameterization
+from pyro_local.nn import BayesLinear, local_reparameterization
 
 SIGMA = 0.5
 
@@ -25,8 +25,7 @@ SIGMA = 0.5
 class Regression(PyroModule):
     def __init__(self, n, p):
         super().__init__()
-        prior = MatrixNormalPrior(row_scale=1.0)  # MN(0, I_n, I_p), not the default I/n
-        self.layer = BayesLinear(n, p, bias=None, input_scale=None, prior=prior)
+        self.layer = BayesLinear(n, p, bias=None, input_scale=None)  # prior MN(0, I_n, I_p)
 
     def forward(self, x, y=None):
         mean = self.layer(x)

@@ -18,7 +18,7 @@ from torch.distributions import kl_divergence
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
 from pyro_local.infer import get_traces
-from pyro_local.nn import BayesLinear, local_reparameterization
+from pyro_local.nn import BayesLinear, MatrixNormalPrior, local_reparameterization
 
 GUIDES = [AutoMatrixNormal, AutoMeanFieldNormal]
 Z = 5.0
@@ -77,11 +77,12 @@ def test_initial_kl_matches_monte_carlo(guide_cls):
     assert abs(kl - log_ratio.mean()) < Z * se
 
 
-def test_default_prior_draws_give_a_well_scaled_network():
-    """Whatever the fan-in, a draw from the default prior keeps the pre-activations at
-    the inputs' scale (variance (d + 1) / (d + 1) = 1 for standardized inputs)."""
+def test_fan_in_prior_draws_give_a_well_scaled_network():
+    """Whatever the fan-in, a draw from the ``"fan_in"`` prior (the paper's) keeps the
+    pre-activations at the inputs' scale (variance (d + 1) / (d + 1) = 1 for
+    standardized inputs)."""
     for d in (25, 400):
-        layer = BayesLinear(d, 50)
+        layer = BayesLinear(d, 50, prior=MatrixNormalPrior(row_scale="fan_in"))
         x = torch.randn(4000, d)
         b = layer(x)  # no guide: the weight is a draw from the prior
         assert abs(b.pow(2).mean() - 1) < Z * math.sqrt(2 / (d * 50) + 2 / (4000 * 50))

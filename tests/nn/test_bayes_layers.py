@@ -61,15 +61,21 @@ def test_priors(prior):
 
 
 @pytest.mark.parametrize("prior", [None, MatrixNormalPrior(), NormalPrior()])
-def test_default_prior_is_the_papers_in_standard_units(prior):
-    """The default prior has variance 1/n per weight (n rows, bias row included): the
-    paper's MN(0, I, I) on weights scaled by 1/sqrt(n). A fan-in-scaled layer with
-    MN(0, I, I) therefore has the same prior over what the layer computes."""
-    x = torch.randn(2, 6)
+def test_default_prior_is_standard_normal(prior):
     kwargs = {} if prior is None else {"prior": prior}
-    fn = poutine.trace(BayesLinear(6, 3, **kwargs)).get_trace(x).nodes["weight"]["fn"]
+    fn = poutine.trace(BayesLinear(6, 3, **kwargs)).get_trace(torch.randn(2, 6))
+    torch.testing.assert_close(fn.nodes["weight"]["fn"].variance, torch.ones(7, 3))
+
+
+@pytest.mark.parametrize("prior", [MatrixNormalPrior(row_scale="fan_in"), NormalPrior("fan_in")])
+def test_fan_in_prior_is_the_papers_in_standard_units(prior):
+    """``"fan_in"`` gives variance 1/n per weight (n rows, bias row included): the
+    paper's MN(0, I, I) on weights scaled by 1/sqrt(n), so that a fan-in-scaled layer
+    with MN(0, I, I) has the same prior over what the layer computes."""
+    x = torch.randn(2, 6)
+    fn = poutine.trace(BayesLinear(6, 3, prior=prior)).get_trace(x).nodes["weight"]["fn"]
     torch.testing.assert_close(fn.variance, torch.full((7, 3), 1 / 7))
-    paper = BayesLinear(6, 3, input_scale="fan_in", prior=MatrixNormalPrior(row_scale=1.0))
+    paper = BayesLinear(6, 3, input_scale="fan_in")
     fn_paper = poutine.trace(paper).get_trace(x).nodes["weight"]["fn"]
     scale = paper.weight_map.scale
     torch.testing.assert_close(scale**2 * fn_paper.variance, fn.variance)
