@@ -37,12 +37,18 @@ from pathlib import Path
 
 import pyro
 import torch
-from pyro.infer.autoguide import AutoDelta, AutoNormal, init_to_sample
+from pyro.infer.autoguide import AutoDelta, AutoNormal
 from tqdm import tqdm
 
 from pyro_local import diagnostics as D
 from pyro_local.data import TensorLoader, load
-from pyro_local.guides import PAPER_INIT, AutoMatrixNormal, AutoMeanFieldNormal, InitScales
+from pyro_local.guides import (
+    PAPER_INIT,
+    AutoMatrixNormal,
+    AutoMeanFieldNormal,
+    InitScales,
+    init_to_pytorch,
+)
 from pyro_local.infer import LocalELBO, LocalSVI
 from pyro_local.models import (
     BayesianClassifier,
@@ -209,9 +215,9 @@ def guide_builder(args):
         raise SystemExit("--init paper is defined for the matrix_normal and mean_field guides")
     if args.guide == "auto_normal":
         return functools.partial(
-            AutoNormal, init_loc_fn=init_to_sample, init_scale=args.auto_normal_init_scale
+            AutoNormal, init_loc_fn=init_to_pytorch, init_scale=args.auto_normal_init_scale
         )
-    return functools.partial(AutoDelta, init_loc_fn=init_to_sample)
+    return functools.partial(AutoDelta, init_loc_fn=init_to_pytorch)
 
 
 def build(args, num_data):

@@ -18,6 +18,7 @@ from .posteriors import (
     MeanFieldPosterior,
     NormalPosterior,
     Structure,
+    init_to_pytorch,
 )
 from .structured_rectified import StructuredRectifiedGuide, precision_weighted
 from .weight_guides import AutoMatrixNormal, AutoMeanFieldNormal, AutoWeightGuide, is_weight_site
@@ -38,6 +39,7 @@ __all__ = [
     "NormalPosterior",
     "StructuredRectifiedGuide",
     "Structure",
+    "init_to_pytorch",
     "is_weight_site",
     "precision_weighted",
 ]

@@ -29,6 +29,7 @@ from pyro.nn import PyroModule, PyroParam
 from torch.distributions import constraints
 
 from pyro_local.distributions import DenseFactor, DiagonalFactor, LowRankFactor, MatrixNormal
+from pyro_local.nn.deferred import WEIGHT_SCALE
 
 
 class Structure(str, enum.Enum):
@@ -122,6 +123,27 @@ def init_loc(rows, columns, bias_row, scales: InitScales, unit=1.0):
     if bias_row:
         loc[-1] = 0.0
     return loc
+
+
+def init_to_pytorch(site=None):
+    """A Pyro init strategy for any autoguide (``AutoDelta``, ``AutoNormal``): weight
+    sites of :class:`~pyro_local.nn.BayesLinear` and
+    :class:`~pyro_local.nn.BayesConv2d` start as PyTorch initialises ``nn.Linear`` and
+    ``nn.Conv2d`` (``U(-u, u)``, the mean of :data:`DEFAULT_INIT`), other sites at
+    their prior median (Pyro's ``init_to_median``).
+
+    :param dict site: a Pyro sample site.
+    """
+    from pyro.infer.autoguide import init_to_median
+
+    if site is None:
+        return init_to_pytorch
+    unit = site["infer"].get(WEIGHT_SCALE)
+    if unit is None:
+        return init_to_median(site)
+    fn = site["fn"]
+    zero = fn.mean.detach()
+    return unit * (2 * torch.rand(fn.shape(), dtype=zero.dtype, device=zero.device) - 1)
 
 
 def init_stddevs(rows, columns, bias_row, scales: InitScales, unit=1.0):

@@ -6,11 +6,17 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-from pyro.infer.autoguide import init_to_value
+from pyro.infer.autoguide import AutoDelta, init_to_value
 from pyro.nn import PyroModule, PyroSample
 
 from pyro_local.distributions import DenseFactor, DiagonalFactor, LowRankFactor, MatrixNormal
-from pyro_local.guides import PAPER_INIT, AutoMatrixNormal, AutoMeanFieldNormal, InitScales
+from pyro_local.guides import (
+    PAPER_INIT,
+    AutoMatrixNormal,
+    AutoMeanFieldNormal,
+    InitScales,
+    init_to_pytorch,
+)
 from pyro_local.infer import get_traces, site_terms
 from pyro_local.nn import BayesLinear
 
@@ -158,6 +164,17 @@ def test_default_initialisation_is_pytorchs_with_a_tenth_of_its_scale_as_std(
     assert abs(loc.std() * math.sqrt(3 * n) - 1) < 5 * math.sqrt(0.8 / (4 * k))
     log_ratio = (std * math.sqrt(n)).log() - math.log(0.1)
     assert log_ratio.abs().max() < 6 * 0.01 * math.sqrt(2)
+
+
+def test_init_to_pytorch_for_pyros_autoguides():
+    """Pyro's autoguides start the layers' weights where the weight guides do."""
+    d_in, d_out = 300, 200
+    model = Model(d_in, d_out, bias="site")
+    guide = AutoDelta(model, init_loc_fn=init_to_pytorch)
+    guide(torch.randn(2, d_in), torch.randn(2, d_out))
+    w = guide.median()["layer.weight"]
+    assert w.abs().max() <= 1 / math.sqrt(d_in) * (1 + 1e-6)
+    assert abs(w.std() * math.sqrt(3 * d_in) - 1) < 5 * math.sqrt(0.8 / (4 * w.numel()))
 
 
 def test_init_scales_relative_and_errors():
