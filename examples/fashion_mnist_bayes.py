@@ -49,7 +49,7 @@ from pyro_local.guides import (
     InitScales,
     init_to_pytorch,
 )
-from pyro_local.infer import LocalELBO, LocalSVI
+from pyro_local.infer import LocalELBO, LocalSVI, ParameterEMA
 from pyro_local.models import (
     BayesianClassifier,
     lenet5_blocks,
@@ -157,35 +157,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-class ParameterEMA:
-    """Exponential moving average of parameters (Polyak averaging), with a warm-up
-    so that short runs average their recent steps, not their initial values."""
-
-    def __init__(self, params, decay):
-        self.params = list(params)
-        self.decay = decay
-        self.shadow = [p.detach().clone() for p in self.params]
-        self.steps = 0
-
-    @torch.no_grad()
-    def update(self):
-        self.steps += 1
-        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1 - decay)
-
-    @contextlib.contextmanager
-    def swapped(self):
-        """Parameters replaced by their averages inside the block."""
-        with torch.no_grad():
-            current = [p.detach().clone() for p in self.params]
-            torch._foreach_copy_([p.data for p in self.params], self.shadow)
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                torch._foreach_copy_([p.data for p in self.params], current)
-
-
 def make_blocks(args):
     kwargs = {"pseudo_data": args.pseudo_data}
     if args.param == "fan-in":
@@ -279,7 +250,7 @@ def main(argv=None):
 
     svi.init(x[: args.batch_size], y[: args.batch_size])
     modules = [m for m in (svi.model, svi.guide) if isinstance(m, torch.nn.Module)]
-    params = list({id(p): p for m in modules for p in m.parameters()}.values())
+    params = [p for m in modules for p in m.parameters()]
     ema = ParameterEMA(params, args.ema) if args.ema > 0 else None
     epoch_times, losses, curve = [], [], []
     for epoch in range(args.epochs):
@@ -323,6 +294,9 @@ def main(argv=None):
     ood = D.ood_images(x_test[: args.ood_size], seed=args.seed)
     with ema.swapped() if ema is not None else contextlib.nullcontext():
         metrics = evaluate(model, guide, args, x_test, y_test, ood)
+    if ema is not None:  # the last iterate, for what the average buys
+        last = evaluate(model, guide, args, x_test, y_test, {})
+        metrics["last_iterate"] = {k: last[k] for k in ("accuracy", "nll", "ece")}
     result = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "train_size": x.shape[0],

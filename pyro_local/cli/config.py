@@ -34,7 +34,7 @@ class RunConfig:
     device: str = "auto"
     seed: int = 0
     training: str = "local"
-    hidden: list[int] = field(default_factory=lambda: [200])
+    hidden: list[int] | None = None  # None: the model's own (see `pyro-local models`)
     structure: str = "diagonal"
     rule: str = "svp"
     latent_dims: list[int] = field(default_factory=lambda: [300, 200, 100, 50])
@@ -61,6 +61,8 @@ class RunConfig:
             raise UsageError(f"--training: expected 'local' or 'global', got {self.training!r}")
         for name in ("hidden", "latent_dims"):
             widths = getattr(self, name)
+            if widths is None and name == "hidden":
+                continue
             if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
                 raise UsageError(f"--{name.replace('_', '-')}: expected positive integers, "
                                  f"got {widths!r}")

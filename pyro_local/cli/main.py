@@ -41,7 +41,7 @@ def _add_train_args(p):
     p.add_argument("--training", choices=["local", "global"], default=d.training,
                    help="Bayesian models: per-layer ELBOs with local heads, or one ELBO")
     p.add_argument("--hidden", type=_positive_int, nargs="+", default=d.hidden,
-                   help="dense hidden widths")
+                   help="dense hidden widths (default: the model's, see `models`)")
     p.add_argument("--structure", default=d.structure,
                    help="weight posterior: diagonal, low_rank, dense (matrix normal) or "
                         "mean-field")
@@ -57,7 +57,8 @@ def _config(args) -> RunConfig:
     return RunConfig(
         recipe=args.model, dataset=args.data, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, mode=args.mode, device=args.device, seed=args.seed,
-        training=args.training, hidden=list(args.hidden), structure=args.structure,
+        training=args.training, hidden=None if args.hidden is None else list(args.hidden),
+        structure=args.structure,
         rule=args.rule, num_samples=args.num_samples, checkpoint_every=args.checkpoint_every,
     ).validate()
 

@@ -39,6 +39,11 @@ class Built:
     weight_scales: Callable | None = None
 
     def eval(self):
+        """For evaluation: the parameters' averages in place (if the engine keeps
+        them), modules in eval mode."""
+        average = getattr(self.svi, "average", None)
+        if average is not None:
+            average.copy_to()
         for m in (self.svi.model, self.svi.guide):
             if isinstance(m, torch.nn.Module):
                 m.eval()
@@ -63,6 +68,39 @@ class Recipe:
     build: Callable
 
 
+class _AveragedSVI(LocalSVI):
+    """:class:`~pyro_local.infer.LocalSVI` that keeps an exponential moving average
+    (0.999) of the parameters after every step, as the paper and
+    ``examples/fashion_mnist_bayes.py`` do; checkpoints carry it and
+    :meth:`Built.eval` puts it in place for evaluation."""
+
+    def __init__(self, *args, decay=0.999, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.decay = decay
+        self.average = None
+
+    def _ensure_average(self):
+        if self.average is None:
+            from ..infer import ParameterEMA
+
+            modules = [m for m in (self.model, self.guide) if isinstance(m, torch.nn.Module)]
+            self.average = ParameterEMA([p for m in modules for p in m.parameters()], self.decay)
+        return self.average
+
+    def step(self, *args, **kwargs):
+        info = super().step(*args, **kwargs)
+        self._ensure_average().update()
+        return info
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "average": self._ensure_average().state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if "average" in state:
+            self._ensure_average().load_state_dict(state["average"])
+
+
 def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
     from ..guides import AutoMatrixNormal, AutoMeanFieldNormal
     from ..models import BayesianClassifier, local_classifier_net, predictive_probs
@@ -80,7 +118,7 @@ def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
     blocks = blocks_fn(cfg)
     if cfg.training == "local":
         net = local_classifier_net(blocks, 10, num_data, guide_builder=builder).to(device)
-        svi = LocalSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
+        svi = _AveragedSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
         model, guide, last = net.model, net.guide, f"{net.names[-1]}.y"
         guides = {name: net.stage_guide(name) for name in net.names}
     else:
@@ -88,7 +126,7 @@ def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
             raise UsageError("--mode sequential needs --training local")
         model = BayesianClassifier(blocks, num_data).to(device)
         guide = builder(model)
-        svi = LocalSVI(model, guide, optim_args={"lr": cfg.lr})
+        svi = _AveragedSVI(model, guide, optim_args={"lr": cfg.lr})
         last, guides = "y", {"network": guide}
 
     def predict(x, num_samples):
@@ -117,13 +155,13 @@ def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
 def _mlp_blocks(cfg):
     from ..models import mlp_blocks
 
-    return mlp_blocks(784, tuple(cfg.hidden), 10)
+    return mlp_blocks(784, tuple(cfg.hidden or (200,)), 10)
 
 
 def _lenet_blocks(cfg):
     from ..models import lenet5_blocks
 
-    return lenet5_blocks((1, 28, 28), (6, 16), tuple(cfg.hidden), 10)
+    return lenet5_blocks((1, 28, 28), (6, 16), tuple(cfg.hidden or (120, 84)), 10)
 
 
 def _smallconv_build(cfg: RunConfig, num_data: int, device) -> Built:
@@ -160,12 +198,14 @@ RECIPES = {
     r.name: r
     for r in [
         Recipe("bayes-mlp",
-               "Bayesian MLP with matrix-normal weight posteriors (Louizos & Welling 2016), "
-               "local per-layer ELBOs with linear heads by default",
+               "Bayesian MLP (784-200-10 unless --hidden) with matrix-normal weight "
+               "posteriors (Louizos & Welling 2016), local per-layer ELBOs with linear "
+               "heads by default",
                ("hidden", "structure", "training", "mode", "num_samples"), True,
                functools.partial(_bayes_build, _mlp_blocks)),
         Recipe("bayes-lenet5",
-               "Bayesian LeNet-5-style CNN with matrix-normal weight posteriors",
+               "Bayesian LeNet-5 (6-16 conv, 120-84 dense unless --hidden) with "
+               "matrix-normal weight posteriors",
                ("hidden", "structure", "training", "mode", "num_samples"), False,
                functools.partial(_bayes_build, _lenet_blocks)),
         Recipe("local-smallconv",
