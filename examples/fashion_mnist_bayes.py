@@ -73,7 +73,16 @@ def parse_args(argv=None):
         help="matrix-normal structure: diagonal, low_rank or dense",
     )
     p.add_argument("--rank", type=int, default=2, help="rank of low-rank factors")
-    p.add_argument("--pseudo-data", type=int, default=0, help="pseudo-data points per layer")
+    p.add_argument(
+        "--pseudo-data", type=int, default=0, help="pseudo-data points per dense layer"
+    )
+    p.add_argument(
+        "--pseudo-data-conv",
+        type=int,
+        default=0,
+        help="pseudo-data points per convolution (each costs a convolution with that many "
+        "output channels per step)",
+    )
     p.add_argument(
         "--init",
         choices=("default", "paper"),
@@ -166,7 +175,10 @@ def make_blocks(args):
         kwargs.update(prior=MatrixNormalPrior(row_scale=scale))
     if args.arch == "lenet5":
         hidden = args.hidden or (120, 84)
-        return lenet5_blocks((1, 28, 28), tuple(args.channels), tuple(hidden), 10, **kwargs)
+        conv = {"pseudo_data": args.pseudo_data_conv}
+        return lenet5_blocks(
+            (1, 28, 28), tuple(args.channels), tuple(hidden), 10, conv_kwargs=conv, **kwargs
+        )
     hidden = args.hidden or (400, 400)
     return mlp_blocks(784, tuple(hidden), 10, **kwargs)
 
@@ -245,10 +257,11 @@ def main(argv=None):
     loader = TensorLoader(x, y, batch_size=args.batch_size, seed=args.seed)
     use_local = args.guide in LOCAL_GUIDES
     handler = local_reparameterization if use_local else contextlib.nullcontext
-    if args.pseudo_data and not (use_local and args.predict_local):
+    if (args.pseudo_data or args.pseudo_data_conv) and not (use_local and args.predict_local):
         raise SystemExit("--pseudo-data needs --guide matrix_normal and --predict-local")
 
-    svi.init(x[: args.batch_size], y[: args.batch_size])
+    with handler():  # layers with pseudo-data run only under the handler
+        svi.init(x[: args.batch_size], y[: args.batch_size])
     modules = [m for m in (svi.model, svi.guide) if isinstance(m, torch.nn.Module)]
     params = [p for m in modules for p in m.parameters()]
     ema = ParameterEMA(params, args.ema) if args.ema > 0 else None
