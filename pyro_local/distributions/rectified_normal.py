@@ -6,12 +6,44 @@ import math
 
 import torch
 from pyro.distributions.torch_distribution import TorchDistribution
-from torch.distributions import constraints
+from torch.distributions import biject_to, constraints, transform_to
 from torch.distributions.utils import _standard_normal, broadcast_all
 
 from .truncated_moments import log_ndtr, truncated_normal_moments
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class _RectifiedSupport(constraints._GreaterThanEq):
+    """
+    ``[0, inf)`` with an atom at 0: the support of :class:`RectifiedNormal`. It is a
+    constraint of its own so that no bijection to the real line is registered for
+    it (see :func:`_no_bijection`).
+    """
+
+    def __init__(self):
+        super().__init__(0.0)
+
+    def __repr__(self):
+        return "RectifiedSupport(atom at 0, density on z > 0)"
+
+
+#: The support of :class:`RectifiedNormal`.
+rectified_support = _RectifiedSupport()
+
+
+@biject_to.register(_RectifiedSupport)
+@transform_to.register(_RectifiedSupport)
+def _no_bijection(constraint):
+    # Pyro's generic autoguides and HMC/NUTS map a site's support to the real line.
+    # exp would do for [0, inf) but gives the atom at 0 probability 0: the posterior
+    # found would be wrong without a warning. Refuse, and name the right tool.
+    raise ValueError(
+        "a RectifiedNormal site has an atom at 0 that no bijection to the real line "
+        "can represent, so generic autoguides (AutoNormal, AutoDiagonalNormal, ...) and "
+        "HMC/NUTS would miss it: guide rectified sites with "
+        "pyro_local.guides.AutoRectifiedNormal (or a RectifiedNormal guide site)"
+    )
 
 
 class RectifiedNormal(TorchDistribution):
@@ -49,7 +81,7 @@ class RectifiedNormal(TorchDistribution):
     """
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.nonnegative
+    support = rectified_support
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):

@@ -8,13 +8,12 @@ from typing import NamedTuple
 import torch
 from pyro.distributions import Delta
 from pyro.distributions.kl import kl_divergence
-from pyro.distributions.torch_distribution import ExpandedDistribution, MaskedDistribution
 from pyro.distributions.util import is_identically_zero, scale_and_mask
 from pyro.infer.util import MultiFrameTensor, is_validation_enabled
 from pyro.poutine.util import site_is_subsample
 from pyro.util import check_site_shape
-from torch.distributions import Independent
 
+from ..distributions.util import unwrapped
 from ..poutine import GLOBAL, site_layer
 from .errors import NonFiniteLossError
 from .traces import check_no_enumeration, guide_is_prior, missing_guide_site_error
@@ -52,13 +51,6 @@ def _log_prob(site):
     return log_p
 
 
-def _base(fn):
-    """``fn`` without Pyro's shape and mask wrappers (``to_event``, ``expand``, ``mask``)."""
-    while isinstance(fn, (Independent, ExpandedDistribution, MaskedDistribution)):
-        fn = fn.base_dist
-    return fn
-
-
 def _closed_form_kl(guide_site, model_site):
     """
     ``KL(q || p)`` of the site, scaled and masked, when that is exactly the site's
@@ -69,7 +61,7 @@ def _closed_form_kl(guide_site, model_site):
     ``log_density``, which ``KL(Delta || p) = -log p(value)`` would drop.
     """
     fn = guide_site["fn"]
-    if not fn.has_rsample or isinstance(_base(fn), Delta):
+    if not fn.has_rsample or isinstance(unwrapped(fn), Delta):
         return None
     try:
         kl = kl_divergence(fn, model_site["fn"])
