@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from pyro import poutine
-from pyro.nn import PyroModule
+from pyro.nn import PyroModule, pyro_method
 from pyro.poutine.messenger import Messenger
 
 from ..poutine import cut, layer
@@ -165,6 +165,7 @@ class LocalNet(PyroModule):
             )
         return particles
 
+    @pyro_method
     def model(self, x, *args, **kwargs):
         """The whole network as one Pyro model; returns the last layer's output."""
         h = x
@@ -173,6 +174,7 @@ class LocalNet(PyroModule):
                 h = self.stage_model(name)(cut(h), *args, **kwargs)
         return h
 
+    @pyro_method
     def guide(self, x, *args, **kwargs):
         """The whole network's guide; see the class docstring."""
         h = x
