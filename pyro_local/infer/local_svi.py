@@ -161,6 +161,11 @@ class LocalSVI:
             raise ValueError("device_map needs the model given as a LocalNet")
         if not (isinstance(optim, type) and issubclass(optim, torch.optim.Optimizer)):
             raise TypeError(f"optim must be a torch.optim.Optimizer class, got {optim!r}")
+        if loss is not None and not isinstance(loss, LocalELBO):
+            raise TypeError(
+                f"loss must be a pyro_local.infer.LocalELBO (it splits the ELBO by layer), "
+                f"got {type(loss).__name__}"
+            )
         if clip_norm is not None and not clip_norm > 0:
             raise ValueError(f"clip_norm must be positive, got {clip_norm!r}")
         self.model = model

@@ -232,6 +232,8 @@ def test_bad_arguments():
         LocalSVI(net, guide=lambda *a: None)
     with pytest.raises(TypeError, match="torch.optim.Optimizer class"):
         LocalSVI(net, optim=pyro.optim.Adam)
+    with pytest.raises(TypeError, match="loss must be a pyro_local.infer.LocalELBO.*Trace_ELBO"):
+        LocalSVI(net, loss=pyro.infer.Trace_ELBO())
     with pytest.raises(TypeError, match="LocalNet or a callable"):
         LocalSVI(3)
     with pytest.raises(ValueError, match="Python identifiers"):
