@@ -12,9 +12,13 @@ class NonFiniteLossError(FloatingPointError):
     :param str layer: the layer whose loss is not finite.
     :param float value: that loss.
     :param list sites: ``(site, kind, value)`` for each non-finite site term.
+    :param str note: optional context, appended in parentheses (e.g. the first line
+        of the validation error that stopped the run).
     """
 
-    def __init__(self, layer: str, value: float, sites: list[tuple[str, str, float]]):
+    def __init__(
+        self, layer: str, value: float, sites: list[tuple[str, str, float]], note=None
+    ):
         self.layer = layer
         self.value = value
         self.sites = sites
@@ -22,4 +26,5 @@ class NonFiniteLossError(FloatingPointError):
             where = "; ".join(f"site {s!r} ({kind} term = {v})" for s, kind, v in sites)
         else:
             where = "no single site term is non-finite: their sum overflowed"
-        super().__init__(f"loss of layer {layer!r} is {value}: {where}")
+        message = f"loss of layer {layer!r} is {value}: {where}"
+        super().__init__(message if note is None else f"{message} ({note})")

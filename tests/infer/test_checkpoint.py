@@ -138,3 +138,48 @@ def test_resume_with_a_tensor_loader(tmp_path):
     assert resumed.steps == full.steps == 8 and resumed.history == full.history
     for k, v in expected.items():
         assert torch.equal(_state(net)[k], v), k
+
+
+def _everything(svi):
+    """Every tensor and number a load could change, cloned."""
+    state = svi.state_dict()
+    state.pop("rng")
+    return torch.utils._pytree.tree_map(
+        lambda v: v.clone() if isinstance(v, torch.Tensor) else v, state
+    )
+
+
+def _assert_same(a, b):
+    flat_a, spec_a = torch.utils._pytree.tree_flatten(a)
+    flat_b, spec_b = torch.utils._pytree.tree_flatten(b)
+    assert spec_a == spec_b
+    for x, y in zip(flat_a, flat_b):
+        assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y
+
+
+@pytest.mark.parametrize(
+    "make_other",
+    [
+        # Same layers and parameter names, other shapes: torch's load_state_dict
+        # copies the entries that fit (l2.head) before it reports the others.
+        lambda: LocalSVI(make_net(["det", "det"], [5, 6, 3])),
+        # Same network, another optimizer class.
+        lambda: LocalSVI(make_net(["det", "det"], [5, 4, 3]), optim=torch.optim.SGD,
+                         optim_args={"lr": 0.1, "momentum": 0.9}),
+    ],
+    ids=["shapes", "optimizer"],
+)
+def test_a_checkpoint_that_does_not_fit_changes_nothing(tmp_path, make_other):
+    x, y = make_data()
+    svi = LocalSVI(make_net(["det", "det"], [5, 4, 3]))
+    svi.step(x, y)
+    path = svi.save(tmp_path / "c.pt")
+    other = make_other()
+    for _ in range(2):
+        other.step(x, y)
+    before = _everything(other)
+    rng = torch.get_rng_state()
+    with pytest.raises(ValueError, match="does not fit this engine"):
+        other.load(path)
+    _assert_same(_everything(other), before)
+    assert torch.equal(torch.get_rng_state(), rng)
