@@ -13,6 +13,7 @@ from pyro.poutine.messenger import Messenger
 
 from . import checkpoint as ckpt
 from . import distributed as ddp
+from .errors import check_finite_parameters
 from .local_elbo import LocalELBO, check_finite, layer_losses_from_terms
 from .local_net import LocalNet
 from .module_local import give_local_param_state, module_local_params
@@ -195,6 +196,7 @@ class LocalSVI:
         self.history: dict[str, list[float]] = {}
         self.step_count = 0
         self._params: dict[str, torch.Tensor] = {}
+        self._share = None  # this process's share of the batch (distributed)
 
     # ------------------------------------------------------------------ setup
     @property
@@ -313,21 +315,24 @@ class LocalSVI:
             values = [v.cpu() for v in values]
         stacked = torch.stack(values)
         if self.distributed:
-            stacked = ddp.all_reduce_mean(stacked)
+            stacked = ddp.all_reduce_mean(stacked, self._share)
         return dict(zip(losses, stacked.tolist()))
 
     def _update(self, layers) -> None:
-        for layer in layers:
-            optimizer = self.optimizers.get(layer)
-            if optimizer is None:
-                continue
+        updated = [layer for layer in layers if layer in self.optimizers]
+        for layer in updated:
             params = [self._params[n] for n in self.layer_params[layer]]
             if self.distributed:
-                ddp.all_reduce_gradients(params)
+                ddp.all_reduce_gradients(params, self._share)
             if self.clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizers[layer].step()
+            self.optimizers[layer].zero_grad(set_to_none=True)
+        check_finite_parameters(self._layer_params(updated), self.step_count + 1)
+
+    def _layer_params(self, layers) -> dict:
+        return {layer: {n: self._params[n] for n in self.layer_params.get(layer, [])}
+                for layer in layers}
 
     def step(self, *args, **kwargs) -> StepInfo:
         """
@@ -338,8 +343,12 @@ class LocalSVI:
         :raises NonFiniteLossError: when a layer's loss is NaN or infinite (naming
             the layer and the site), before any parameter changes in fused mode and
             before that layer's update in sequential mode.
+        :raises NonFiniteParameterError: when a layer's update makes its parameters
+            NaN or infinite, naming the layer.
         """
         self.init(*args, **kwargs)
+        if self.distributed:
+            self._share = ddp.local_share(args, kwargs)
         with module_local_params(prepare=False):
             if self.mode is Mode.FUSED:
                 losses, terms = self._forward(args, kwargs)
@@ -378,6 +387,8 @@ class LocalSVI:
 
     def evaluate(self, *args, **kwargs) -> StepInfo:
         """The per-layer losses on a batch, without gradients or updates."""
+        if self.distributed:
+            self._share = ddp.local_share(args, kwargs)
         with torch.no_grad(), module_local_params(prepare=False):
             losses, terms = self._forward(args, kwargs) if self.initialized else (None, None)
             if losses is None:
@@ -432,7 +443,11 @@ class LocalSVI:
         """
         Writes :meth:`state_dict` (plus ``extra``, e.g. a data loader's position) to
         ``path`` atomically: an interruption leaves the previous file intact.
+
+        :raises NonFiniteParameterError: when a parameter is NaN or infinite (nothing
+            is written).
         """
+        check_finite_parameters(self._layer_params(self.layer_params), self.step_count)
         state = self.state_dict()
         state["extra"] = dict(extra or {})
         return ckpt.atomic_save(state, path)
