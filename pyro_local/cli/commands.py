@@ -14,9 +14,9 @@ import torch
 
 from .. import data as D
 from ..infer import checkpoint as ckpt
-from .config import ENGINE_FIELDS, RESUMABLE_FIELDS, RunConfig, flag, resolve_device, show
+from .config import RESUMABLE_FIELDS, RunConfig, flag, resolve_device, show
 from .errors import UsageError
-from .jobs import build_job, first_batch, load_checkpoint, model_fields
+from .jobs import build_job, check_flags, first_batch, load_checkpoint, model_fields
 from .run_dir import RunDir
 
 
@@ -83,19 +83,6 @@ def settle_config(run: RunDir, flags: dict, resume: bool, notify=_stderr) -> tup
     return RunConfig(**flags).validate(), None
 
 
-def _check_used(cfg: RunConfig, flags: dict) -> None:
-    used = model_fields(cfg)
-    if used is None:
-        return
-    unused = [name for name in flags if name not in used and name != "recipe"]
-    if unused:
-        common = {*ENGINE_FIELDS, "dataset", "report_draws", "report_points"}
-        own = [f for f in RunConfig.__dataclass_fields__ if f in used and f not in common]
-        uses = ", ".join(flag(f) for f in own) or "none of the model flags"
-        raise UsageError(f"{flag(unused[0])}: the model {cfg.recipe} does not use it "
-                         f"(of the model flags it uses {uses})")
-
-
 def train(run: RunDir, flags: dict, resume: bool = False, progress: bool = True,
           notify=_stderr) -> dict:
     """
@@ -111,13 +98,13 @@ def train(run: RunDir, flags: dict, resume: bool = False, progress: bool = True,
         ``final_layer_losses``.
     """
     if not run.config.is_file():  # a new run: check the flags before creating anything
-        _check_used(RunConfig(**flags).validate(), flags)
+        check_flags(RunConfig(**flags).validate(), flags)
     with run.lock("train"):
         removed = run.remove_temporaries()
         if removed and notify:
             notify(f"removed {len(removed)} temporary file(s) a killed run left in {run.path}")
         cfg, extra = settle_config(run, flags, resume, notify)
-        _check_used(cfg, flags)
+        check_flags(cfg, flags)
         job = build_job(cfg, resolve_device(cfg.device))
         loader = D.TensorLoader(*job.train, batch_size=cfg.batch_size, seed=cfg.seed,
                                 transform=job.transform)

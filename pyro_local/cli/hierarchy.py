@@ -108,4 +108,4 @@ def rectified_hierarchy(*, data="fashion-mnist", latent_dims=(300, 200, 100, 50)
 
     return ModelSpec(model, q, train=(train,), test=test, transform=binarize_dynamic,
                      optim=torch.optim.Adamax, optim_args={"lr": 2e-3}, strict=False,
-                     evaluate=evaluate, report=report, obs_sites=["x"])
+                     evaluate=evaluate, report=report, obs_sites=["x"], vectorized=True)

@@ -11,9 +11,16 @@ import torch
 from .. import data as D
 from ..infer import LocalSVI
 from ..infer import checkpoint as ckpt
-from .config import ENGINE_FIELDS, RunConfig
+from .config import ENGINE_FIELDS, RunConfig, flag
 from .errors import UsageError
-from .model_spec import ModelSpec, call_factory, factory_fields, is_factory_path, load_factory
+from .model_spec import (
+    ModelSpec,
+    call_factory,
+    check_options,
+    factory_fields,
+    is_factory_path,
+    load_factory,
+)
 from .recipes import RECIPES, get_recipe
 
 #: Models of the library that are factories (the same protocol as your own).
@@ -71,6 +78,20 @@ def model_fields(cfg: RunConfig) -> set[str] | None:
     if fields is None:
         return None
     return common | fields | {"num_samples", "options", "report_draws", "report_points"}
+
+
+def check_flags(cfg: RunConfig, flags: dict) -> None:
+    """Refuses the flags given explicitly that the model does not use."""
+    used = model_fields(cfg)
+    unused = [] if used is None else [n for n in flags if n not in used and n != "recipe"]
+    if unused:
+        common = {*ENGINE_FIELDS, "dataset", "report_draws", "report_points"}
+        own = [f for f in RunConfig.__dataclass_fields__ if f in used and f not in common]
+        uses = ", ".join(flag(f) for f in own) or "none of the model flags"
+        raise UsageError(f"{flag(unused[0])}: the model {cfg.recipe} does not use it "
+                         f"(of the model flags it uses {uses})")
+    if cfg.options and cfg.recipe not in RECIPES:
+        check_options(_factory(cfg.recipe), cfg.options, cfg.recipe)
 
 
 def model_names() -> list[str]:
@@ -165,7 +186,8 @@ def _spec_report(spec: ModelSpec, svi: LocalSVI, cfg: RunConfig):
                 subset[0] = spec.transform(subset[0], generator)
             parts["idata"] = diag.to_inference_data(
                 model, guide, *subset, num_samples=cfg.report_draws,
-                obs_sites=spec.obs_sites, history=svi.history)
+                obs_sites=spec.obs_sites, history=svi.history, parallel=spec.vectorized,
+                chunk_size=10 if spec.vectorized else None)
         if spec.report is not None:
             parts.update(spec.report(train, test, cfg.num_samples))
         return parts

@@ -92,6 +92,8 @@ class ModelSpec:
         ``{"sparsity": ...}``).
     :param list obs_sites: the observed sites whose pointwise log-likelihood the
         report uses (default: all observed sites).
+    :param bool vectorized: model and guide broadcast over a leading sample
+        dimension (a plate left of their own), so the report draws many at once.
     """
 
     model: Callable
@@ -107,6 +109,7 @@ class ModelSpec:
     evaluate: Callable | None = None
     report: Callable | None = None
     obs_sites: list | None = None
+    vectorized: bool = False
 
     def check(self, source: str) -> ModelSpec:
         """Checks the spec's types; ``source`` names the factory in messages."""
@@ -164,16 +167,27 @@ def factory_fields(fn: Callable) -> set[str] | None:
     return {FACTORY_ARGUMENTS[n] for n in params if n in FACTORY_ARGUMENTS}
 
 
+def check_options(fn: Callable, options: dict, source: str) -> None:
+    """Refuses ``--option`` names the factory does not take, or that have flags."""
+    params = inspect.signature(fn).parameters
+    takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    for name in options:
+        if name in FACTORY_ARGUMENTS:
+            from .config import flag
+
+            raise UsageError(f"--option {name}: use {flag(FACTORY_ARGUMENTS[name])}")
+        if not takes_all and name not in params:
+            raise UsageError(f"--option {name}: {source} takes no argument of that name")
+
+
 def call_factory(fn: Callable, cfg, device: torch.device, source: str) -> ModelSpec:
     """Calls ``fn`` with the arguments it names (see the module docstring)."""
+    check_options(fn, cfg.options, source)
     params = inspect.signature(fn).parameters
     takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
     values = {name: getattr(cfg, f) for name, f in FACTORY_ARGUMENTS.items()}
     values["device"] = device
     kwargs = {k: v for k, v in values.items() if takes_all or k in params}
-    unknown = sorted(set(cfg.options) - set(params)) if not takes_all else []
-    if unknown:
-        raise UsageError(f"--option {unknown[0]}: {source} takes no argument of that name")
     spec = fn(**kwargs, **cfg.options)
     if not isinstance(spec, ModelSpec):
         raise UsageError(f"{source}: a factory must return a pyro_local.cli.ModelSpec, "

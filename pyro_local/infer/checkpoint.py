@@ -95,7 +95,10 @@ def atomic_write(path, write: Callable) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp, f = _create_temporary(path)
+    try:
+        tmp, f = _create_temporary(path)
+    except OSError as e:
+        raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
     try:
         with f:
             write(f)
@@ -105,8 +108,8 @@ def atomic_write(path, write: Callable) -> Path:
     except BaseException as e:
         tmp.unlink(missing_ok=True)
         cause = _os_error(e) if isinstance(e, Exception) else None
-        if cause is not None and cause is not e:
-            raise OSError(cause.errno, f"could not write {path}: {cause.strerror}") from e
+        if cause is not None:
+            raise OSError(cause.errno, f"could not write {path}: {cause.strerror or cause}") from e
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)

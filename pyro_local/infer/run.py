@@ -83,8 +83,9 @@ def run(
             if first is None:
                 raise ValueError("batches is empty: nothing to initialize the engine with")
             _call(svi.init, first)
-        extra = svi.load(checkpoint)
-        start_epoch, skip, resumed = int(extra.get("epoch", 0)), int(extra.get("batch", 0)), True
+        position = svi.load(checkpoint)
+        start_epoch, skip = int(position.get("epoch", 0)), int(position.get("batch", 0))
+        resumed = True
 
     def save(epoch, batch):
         if checkpoint is not None:
