@@ -54,14 +54,6 @@ class Job:
     evaluate: Callable
     report: Callable
 
-    @property
-    def model(self):
-        return self.svi.net.model if self.svi.net is not None else self.svi.model
-
-    @property
-    def guide(self):
-        return self.svi.net.guide if self.svi.net is not None else self.svi.guide
-
     def eval(self):
         for m in (self.svi.model, self.svi.guide):
             if isinstance(m, torch.nn.Module):
@@ -125,7 +117,8 @@ def build_job(cfg: RunConfig, device: torch.device) -> Job:
     fn = _factory(cfg.recipe)
     spec = call_factory(fn, cfg, device, source=cfg.recipe)
     if cfg.lr is None:
-        cfg.lr = float(spec.optim_args.get("lr", DEFAULT_LR))
+        cfg.lr = spec.optim_args.get("lr", DEFAULT_LR)
+        cfg.validate()  # the factory's learning rate, too, must be positive and finite
     try:
         svi = LocalSVI(spec.model, spec.guide, loss=spec.loss, optim=spec.optim,
                        optim_args={**spec.optim_args, "lr": cfg.lr}, mode=cfg.mode,
@@ -141,7 +134,7 @@ def _test_data(spec: ModelSpec, device):
     def test():
         data = spec.test() if callable(spec.test) else spec.test
         if data is None:
-            raise UsageError(f"{spec.model!r:.40}: the model's factory gives no test data")
+            raise UsageError("the model's factory gives no test data (ModelSpec.test)")
         return tuple(t.to(device) for t in data)
 
     return test

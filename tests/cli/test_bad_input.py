@@ -81,7 +81,7 @@ ARGUMENTS = [
 @pytest.mark.parametrize("args,message", ARGUMENTS, ids=[" ".join(a) for a, _ in ARGUMENTS])
 def test_bad_arguments(tmp_path, capsys, args, message):
     out_dir = tmp_path / "run"
-    code, out = cli(capsys, "train", "--out", str(out_dir), *args)
+    code, out = cli(capsys, "train", "--out", str(out_dir), *TINY, *args)
     assert_one_line_error(code, out, message)
     assert not out_dir.exists()  # nothing is created for a run refused at the start
 
@@ -208,3 +208,20 @@ def test_a_checkpoint_of_another_run_is_detected(trained, tmp_path, capsys):
     code, out = cli(capsys, "train", "--out", str(run), "--resume", "--epochs", "2")
     assert_one_line_error(code, out, "mixes two runs: its checkpoint was trained with "
                                      "--hidden 8, its config.json says 9")
+
+
+def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    from pyro_local.infer import checkpoint as ckpt
+
+    real = ckpt._create_temporary
+
+    def to_dev_full(target):  # writes then fail with ENOSPC, as on a full disk
+        tmp, f = real(target)
+        f.close()
+        return tmp, open("/dev/full", "wb")
+
+    monkeypatch.setattr(ckpt, "_create_temporary", to_dev_full)
+    run = tmp_path / "run"
+    code, out = cli(capsys, "train", "--out", str(run), *TINY)
+    assert_one_line_error(code, out, f"could not write {run}/config.json: No space left")
+    assert sorted(os.listdir(run)) == [".lock"]

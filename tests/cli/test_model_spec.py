@@ -47,6 +47,13 @@ FACTORY = textwrap.dedent('''
 
     def not_a_spec(*, seed):
         return "model"
+
+
+    def exploding(*, seed, device):
+        """The regression under SGD: a learning rate of 1e38 overflows at once."""
+        spec = regression(seed=seed, device=device)
+        spec.optim = torch.optim.SGD
+        return spec
 ''')
 
 
@@ -157,3 +164,12 @@ def test_the_rectified_hierarchy_from_the_command_line(tmp_path, capsys):
     assert code == 0, out.err
     page = (run / "report.html").read_text()
     assert "Sparsity of rectified layers" in page and "Pareto k-hat" in page
+
+
+def test_a_diverging_run_stops_in_one_line_naming_the_layer(toy, tmp_path, capsys):
+    run = tmp_path / "run"
+    code, out = cli(capsys, "train", "--model", "toy_models:exploding", "--out", str(run),
+                    "--lr", "1e38", "--batch-size", "16", "--checkpoint-every", "1")
+    assert code == 1 and len(out.err.strip().splitlines()) == 1, out.err
+    assert out.err.startswith("pyro-local: error: training stopped: the update of layer 'global'")
+    assert not (run / "checkpoint.pt").exists()  # nothing non-finite was saved
