@@ -121,9 +121,10 @@ class LocalSVI:
     :param mode: ``"fused"`` or ``"sequential"`` (see :class:`Mode`).
     :param dict device_map: ``{layer: device}`` placing layers of a :class:`LocalNet`
         on devices; inputs move to the layer's device at the layer boundary.
-    :param bool distributed: average each layer's gradients over a
-        ``torch.distributed`` process group (default: when one with more than one
-        process is running); see :mod:`pyro_local.infer.distributed`.
+    :param bool distributed: combine each layer's gradients over a
+        ``torch.distributed`` process group, each process weighted by its share of the
+        batch (default: when one with more than one process is running); see
+        :mod:`pyro_local.infer.distributed`.
     :param bool strict: reject gradients crossing layer boundaries (default ``True``).
     :param float clip_norm: optional gradient-norm clipping, per layer.
 
