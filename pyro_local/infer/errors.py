@@ -62,11 +62,15 @@ def check_finite_parameters(layers: dict, step: int) -> None:
     if not entries:
         return
     with torch.no_grad():
-        flags = [torch.isfinite(p).all() for _, _, p in entries]
-        if len({f.device for f in flags}) > 1:
-            flags = [f.cpu() for f in flags]
-        finite = torch.stack(flags).tolist()
-    bad = [(layer, name) for (layer, name, _), ok in zip(entries, finite) if not ok]
+        # Fast path: a sum is NaN or infinite whenever a term is; only then look at
+        # each tensor (a sum can also overflow, with every term finite).
+        sums = [(torch.view_as_real(p) if p.is_complex() else p).sum(dtype=torch.float64)
+                for _, _, p in entries]
+        if len({s.device for s in sums}) > 1:
+            sums = [s.cpu() for s in sums]
+        if bool(torch.isfinite(torch.stack(sums).sum())):
+            return
+        bad = [(layer, name) for layer, name, p in entries if not bool(torch.isfinite(p).all())]
     if bad:
         layer = bad[0][0]
         raise NonFiniteParameterError(layer, [n for l, n in bad if l == layer], step)

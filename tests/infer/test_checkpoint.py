@@ -239,3 +239,14 @@ def test_every_torch_load_in_the_repository_is_weights_only():
                 if not safe:
                     unsafe.append(f"{path.relative_to(root)}:{call.lineno}")
     assert unsafe == [], f"torch.load without weights_only=True: {unsafe}"
+
+
+def test_huge_but_finite_parameters_are_not_called_non_finite():
+    from pyro_local.infer.errors import check_finite_parameters
+
+    huge = torch.full((100,), 3e38)  # their float32 sum would overflow
+    check_finite_parameters({"l1": {"w": huge}}, step=1)
+    with pytest.raises(NonFiniteParameterError, match=r"layer 'l2' at step 4 .*\(b\)"):
+        check_finite_parameters({"l1": {"w": huge},
+                                 "l2": {"a": huge, "b": torch.tensor([0.0, float("nan")])}},
+                                step=4)
