@@ -45,6 +45,30 @@ FACTORY = textwrap.dedent('''
                          optim_args={"lr": 0.05})
 
 
+    class Block(PyroModule):
+        def __init__(self, d_in, d_out):
+            super().__init__()
+            self.lin = torch.nn.Linear(d_in, d_out)
+            self.head = torch.nn.Linear(d_out, 3)
+
+        def forward(self, h, y):
+            a = torch.tanh(self.lin(h))
+            with pyro.plate("data", h.shape[0]):
+                pyro.sample("y", dist.Categorical(logits=self.head(a)), obs=y)
+            return a
+
+
+    def local_net(*, seed, hidden=(6,)):
+        """Two deterministic blocks with local heads: a LocalNet."""
+        from pyro_local.infer import LocalNet
+
+        g = torch.Generator().manual_seed(1)
+        x, y = torch.randn(48, 4, generator=g), torch.randint(0, 3, (48,), generator=g)
+        torch.manual_seed(seed)
+        net = LocalNet({"l1": Block(4, hidden[0]), "l2": Block(hidden[0], 5)})
+        return ModelSpec(net, train=(x, y), test=(x, y))
+
+
     def not_a_spec(*, seed):
         return "model"
 
@@ -88,6 +112,20 @@ def test_a_factory_trains_evaluates_and_reports(toy, tmp_path, capsys):
     code, out = cli(capsys, "report", "--run", str(run))
     assert code == 0, out.err
     assert "Optimisation history" in (run / "report.html").read_text()
+
+
+def test_a_local_net_factory_trains_sequentially(toy, tmp_path, capsys):
+    run = tmp_path / "run"
+    code, out = cli(capsys, "train", "--model", "toy_models:local_net", "--out", str(run),
+                    "--mode", "sequential", "--hidden", "7", "--batch-size", "12",
+                    "--epochs", "2")
+    assert code == 0 and out.out.startswith("trained: 8 steps, 2 epochs"), out.err
+    code, out = cli(capsys, "evaluate", "--run", str(run))
+    assert code == 0, out.err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["test_loss_layers"]) == {"l1", "l2"}
+    code, out = cli(capsys, "report", "--run", str(run))
+    assert code == 0 and (run / "report.html").is_file(), out.err
 
 
 @pytest.mark.parametrize("args,message", [
