@@ -2,8 +2,9 @@
 # The Fashion-MNIST comparison of docs/results.md: LeNet-5 and MLP, each with
 # the matrix-normal, mean-field, AutoNormal and deterministic guides, one after the
 # other. Usage: sh examples/fashion_mnist_bayes_suite.sh OUT_DIR [extra args...]
-# Long (about 2 hours on 2 CPU cores): on a shared machine run it under the CPU lock,
-#   flock /work/notes/cpu.lock nice -n 5 sh examples/fashion_mnist_bayes_suite.sh out/
+# Long (about 2 hours on 2 CPU cores); on a shared machine run it niced, e.g.
+#   nice -n 5 sh examples/fashion_mnist_bayes_suite.sh out/
+# PYTHON=/path/to/python picks the interpreter (default: python).
 set -e
 out=${1:?usage: fashion_mnist_bayes_suite.sh OUT_DIR [extra args]}
 shift

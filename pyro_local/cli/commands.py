@@ -1,136 +1,181 @@
-"""What the subcommands do: train, evaluate, report, demo."""
+"""What the subcommands do: train, evaluate, report, demo.
+
+Each takes a :class:`~pyro_local.cli.run_dir.RunDir` and holds its lock while it
+writes there; these functions are also the Python API (``pyro_local.cli``).
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 
-import pyro
 import torch
 
 from .. import data as D
-from .config import RunConfig, RunDir, UsageError, resolve_device
-from .recipes import get_recipe
+from ..infer import checkpoint as ckpt
+from .config import RESUMABLE_FIELDS, RunConfig, flag, resolve_device, show
+from .errors import UsageError
+from .jobs import build_job, check_flags, first_batch, load_checkpoint, model_fields
+from .run_dir import RunDir
 
 
-def _load(cfg: RunConfig, split: str, device):
-    recipe = get_recipe(cfg.recipe)
-    return D.load(cfg.dataset, split, device=device, normalize="standardize",
-                  flatten=recipe.flatten)
+def _stderr(message: str) -> None:
+    print(f"pyro-local: {message}", file=sys.stderr)
 
 
-def _build(cfg: RunConfig, num_data: int, device):
-    pyro.set_rng_seed(cfg.seed)
-    return get_recipe(cfg.recipe).build(cfg, num_data, device)
+def _checked_extra(run: RunDir, saved: RunConfig) -> dict:
+    """The checkpoint's ``extra``, once its recorded configuration is found to be
+    ``config.json``'s (else the folder mixes two runs)."""
+    try:  # mapped, not read: only the small entries are touched
+        extra = ckpt.load(run.checkpoint, map_location="cpu", mmap=True).get("extra", {})
+    except ckpt.CheckpointError as e:
+        raise UsageError(str(e)) from None
+    recorded = extra.get("config")
+    if isinstance(recorded, dict):
+        for name, value in saved.to_dict().items():
+            if name not in RESUMABLE_FIELDS and name in recorded and recorded[name] != value:
+                raise UsageError(
+                    f"{run.path} mixes two runs: its checkpoint was trained with "
+                    f"{flag(name)} {show(recorded[name])}, its config.json says {show(value)}")
+    return extra
 
 
-def train(cfg: RunConfig, run: RunDir, resume: bool = False, progress: bool = True) -> dict:
+def _resumed_config(run: RunDir, flags: dict) -> tuple[RunConfig, dict]:
+    saved = run.read_config()
+    for name, value in flags.items():
+        if name not in RESUMABLE_FIELDS and value != getattr(saved, name):
+            may = ", ".join(flag(f) for f in RESUMABLE_FIELDS)
+            raise UsageError(f"{flag(name)} differs: {show(getattr(saved, name))} saved, "
+                             f"{show(value)} given (on --resume only {may} may change)")
+    extra = _checked_extra(run, saved)
+    cfg = RunConfig(**{**saved.to_dict(),
+                       **{k: v for k, v in flags.items() if k in RESUMABLE_FIELDS}}).validate()
+    done = int(extra.get("epoch", 0))
+    if cfg.epochs < done:
+        raise UsageError(f"--epochs {cfg.epochs}: the run in {run.path} has already trained "
+                         f"{done} epochs; give more to continue it")
+    return cfg, extra
+
+
+def settle_config(run: RunDir, flags: dict, resume: bool, notify=_stderr) -> tuple:
     """
-    Trains ``cfg``'s model, writing ``config.json`` and an atomic checkpoint to
-    ``run`` (every ``checkpoint_every`` steps and at each epoch's end). With
-    ``resume``, continues from the run's checkpoint; a run folder with a checkpoint is
-    never overwritten without it.
+    The configuration ``train`` runs with: on a new run, ``flags`` (the fields given
+    explicitly) over the defaults; on ``--resume``, the saved configuration, where
+    only the fields in :data:`~pyro_local.cli.config.RESUMABLE_FIELDS` may change
+    (any other that differs is an error naming it).
+
+    :returns: ``(config, extra)``: ``extra`` is the checkpoint's, or ``None`` for a
+        run that starts from step 0.
     """
-    if run.checkpoint.exists():
-        if not resume:
-            raise UsageError(f"{run.path} already holds a trained run; pass --resume to "
-                             "continue it, or choose another --out")
-        saved = run.read_config()
-        if {**saved.__dict__, "epochs": 0} != {**cfg.__dict__, "epochs": 0}:
-            raise UsageError(f"{run.path}: its config.json differs from these arguments "
-                             "(only --epochs may change on --resume)")
-    device = resolve_device(cfg.device)
-    train_data = _load(cfg, "train", device)
-    built = _build(cfg, len(train_data.labels), device)
-    run.write_text(run.config, cfg.to_json())
-    loader = D.TensorLoader(train_data.images, train_data.labels, batch_size=cfg.batch_size,
-                            seed=cfg.seed)
-    start = time.perf_counter()
-    with built.train_context():
-        result = built.svi.run(loader, cfg.epochs, checkpoint=run.checkpoint,
-                               checkpoint_every=cfg.checkpoint_every, resume=resume,
-                               progress=progress)
+    notify = notify or (lambda message: None)
+    has_checkpoint = run.checkpoint.is_file()
+    if has_checkpoint and not resume:
+        raise UsageError(f"{run.path} already holds a trained run; pass --resume to "
+                         "continue it, or choose another --out")
+    if resume and has_checkpoint:
+        return _resumed_config(run, flags)
+    if resume and run.config.is_file():
+        notify(f"{run.path} has no checkpoint yet: its run starts from the beginning")
+        return RunConfig(**{**run.read_config().to_dict(), **flags}).validate(), None
+    if resume:
+        notify(f"{run.path} holds no run to resume: starting a new one")
+    return RunConfig(**flags).validate(), None
+
+
+def train(run: RunDir, flags: dict, resume: bool = False, progress: bool = True,
+          notify=_stderr) -> dict:
+    """
+    Trains a model into the run folder ``run``: ``config.json``, then an atomic
+    checkpoint every ``checkpoint_every`` steps and at each epoch's end, each holding
+    the configuration. With ``resume``, continues the run there (see
+    :func:`settle_config`); a folder with a checkpoint is never overwritten without
+    it, and a resume that fails leaves the folder as it was.
+
+    :param dict flags: :class:`~pyro_local.cli.config.RunConfig` fields given
+        explicitly (``recipe`` names the model).
+    :returns: ``steps``, ``epochs``, ``resumed``, ``seconds`` and the last step's
+        ``final_layer_losses``.
+    """
+    if not run.config.is_file():  # a new run: check the flags before creating anything
+        check_flags(RunConfig(**flags).validate(), flags)
+    with run.lock("train"):
+        removed = run.remove_temporaries()
+        if removed and notify:
+            notify(f"removed {len(removed)} temporary file(s) a killed run left in {run.path}")
+        cfg, extra = settle_config(run, flags, resume, notify)
+        check_flags(cfg, flags)
+        job = build_job(cfg, resolve_device(cfg.device))
+        loader = D.TensorLoader(*job.train, batch_size=cfg.batch_size, seed=cfg.seed,
+                                transform=job.transform)
+        if extra is not None:
+            load_checkpoint(job, run.checkpoint, first_batch(job, cfg))
+        run.write_text(run.config, cfg.to_json())
+        start = time.perf_counter()
+        with job.train_context():
+            result = job.svi.run(loader, cfg.epochs, checkpoint=run.checkpoint,
+                                 checkpoint_every=cfg.checkpoint_every,
+                                 resume=extra is not None, progress=progress,
+                                 extra={"config": cfg.to_dict()})
     last = {k: v[-1] for k, v in result.history.items() if v}
-    return {"steps": result.steps, "resumed": result.resumed,
+    return {"steps": result.steps, "epochs": result.epochs, "resumed": result.resumed,
             "seconds": time.perf_counter() - start, "final_layer_losses": last}
 
 
 def _restore(run: RunDir):
     cfg = run.read_config()
     path = run.require_checkpoint()
-    device = resolve_device(cfg.device)
-    train_data = _load(cfg, "train", device)
-    built = _build(cfg, len(train_data.labels), device)
-    first = (train_data.images[: cfg.batch_size], train_data.labels[: cfg.batch_size])
-    with built.train_context():
-        built.svi.load(path, *first)
-    built.eval()
-    return cfg, built, train_data, device
+    _checked_extra(run, cfg)
+    job = build_job(cfg, resolve_device(cfg.device))
+    load_checkpoint(job, path, first_batch(job, cfg))
+    job.eval()
+    return cfg, job
 
 
-def _test_metrics(cfg, built, test):
-    """Posterior predictive draws on the test set and on out-of-distribution images
-    (the first 2000 test images flipped, and noise), and their metrics."""
-    from ..diagnostics import classifier_metrics, ood_images
-
-    ood = ood_images(test.images[:2000], seed=cfg.seed)
-    draws = built.predict(test.images, cfg.num_samples)
-    ood_draws = {name: built.predict(x, cfg.num_samples) for name, x in ood.items()}
-    return draws, ood_draws, classifier_metrics(draws, test.labels, ood_draws)
+def _metrics(cfg: RunConfig, job, test) -> dict:
+    used = model_fields(cfg)
+    head = {"model": cfg.recipe}
+    if used is None or "dataset" in used:
+        head["dataset"] = cfg.dataset
+    head.update(test_size=len(test[0]), num_samples=cfg.num_samples)
+    with torch.no_grad():
+        return {**head, **job.evaluate(test)}
 
 
 def evaluate(run: RunDir) -> dict:
     """Test-set metrics of a trained run, written to ``metrics.json``."""
-    cfg, built, _, device = _restore(run)
-    test = _load(cfg, "test", device)
-    with torch.no_grad():
-        _, _, metrics = _test_metrics(cfg, built, test)
-    metrics = {"model": cfg.recipe, "dataset": cfg.dataset, "test_size": len(test.labels),
-               "num_samples": cfg.num_samples, **metrics}
-    run.write_text(run.metrics, json.dumps(metrics, indent=1))
+    with run.lock("evaluate", create=False):
+        cfg, job = _restore(run)
+        metrics = _metrics(cfg, job, job.test())
+        run.write_text(run.metrics, json.dumps(metrics, indent=1))
     return metrics
 
 
 def report(run: RunDir, progress: bool = True) -> dict:
     """
-    The run's HTML report (``report.html``): per-layer ELBO curves, PSIS k-hat overall
-    and per layer and LOO (from posterior draws on up to ``report_points`` training
-    examples), calibration and out-of-distribution detection on the test set,
-    weight-posterior scale spectra, and the configuration.
+    The run's HTML report (``report.html``): per-layer ELBO curves, PSIS k-hat and
+    LOO from posterior draws on up to ``report_points`` training examples, the
+    model's own sections (calibration and out-of-distribution detection for the
+    classifiers, sparsity for the rectified hierarchy), and the configuration.
     """
     from .. import diagnostics as diag
 
-    cfg, built, train_data, device = _restore(run)
-    test = _load(cfg, "test", device)
-    with torch.no_grad():
-        draws, ood_draws, metrics = _test_metrics(cfg, built, test)
-    probs = draws.double().mean(0)
-    entropy_in = diag.predictive_entropy(probs)[:2000].cpu()
-    entropy_out = diag.predictive_entropy(ood_draws["flipped"].double().mean(0)).cpu()
-    idata = None
-    if built.guide is not None:
-        n = min(cfg.report_points, len(train_data.labels))
-        idata = diag.to_inference_data(
-            built.model, built.guide, train_data.images[:n], train_data.labels[:n],
-            num_samples=cfg.report_draws, obs_sites=[built.label_site],
-            history=built.svi.history,
-        )
-    page = diag.build_report(
-        idata,
-        history=None if idata is not None else built.svi.history,
-        calibration=diag.calibration_summary(probs.cpu(), test.labels.cpu()),
-        ood=(entropy_in, entropy_out, "predictive entropy (nats), test images vs flipped"),
-        weight_scales=built.weight_scales() if built.weight_scales else None,
-        config={**cfg.__dict__, "test metrics": metrics},
-        title=f"pyro-local run report: {cfg.recipe} on {cfg.dataset}",
-    )
-    run.write_text(run.report, page)
+    with run.lock("report", create=False):
+        cfg, job = _restore(run)
+        test = job.test()
+        metrics = _metrics(cfg, job, test)
+        parts = job.report(job.train, test, metrics)
+        page = diag.build_report(
+            config={**cfg.to_dict(), "test metrics": metrics},
+            title=f"pyro-local run report: {cfg.recipe}", **parts)
+        run.write_text(run.report, page)
     return metrics
 
 
-DEMO = RunConfig(recipe="bayes-mlp", dataset="fashion-mnist-small", epochs=20, hidden=[100],
-                 lr=1e-2, batch_size=100, num_samples=20, report_draws=100,
-                 report_points=2000)
+#: The demo's configuration: a Bayesian MLP on the shipped subset.
+DEMO = {"recipe": "bayes-mlp", "dataset": "fashion-mnist-small", "epochs": 20,
+        "hidden": [100], "lr": 1e-2, "batch_size": 100, "num_samples": 20,
+        "report_draws": 100, "report_points": 2000}
 
 
 def demo(run: RunDir, epochs: int | None = None, device: str = "auto",
@@ -138,13 +183,13 @@ def demo(run: RunDir, epochs: int | None = None, device: str = "auto",
     """
     The README's main job: a Bayesian MLP with matrix-normal weight posteriors,
     trained locally on the Fashion-MNIST subset shipped in the package, evaluated, and
-    reported, on the machine's best device, in a few minutes on two CPU cores.
+    reported, on the machine's best device, in a few minutes on two CPU cores. Run
+    again on the same folder, it continues (or, when complete, only re-reports) the
+    demo there.
     """
-    cfg = RunConfig(**{**DEMO.__dict__, "device": device,
-                       "epochs": DEMO.epochs if epochs is None else epochs}).validate()
-    if run.checkpoint.exists():
-        raise UsageError(f"{run.path} already holds a run; choose another --out")
-    trained = train(cfg, run, progress=progress)
-    metrics = report(run, progress=progress)
-    run.write_text(run.metrics, json.dumps(metrics, indent=1))
+    flags = {**DEMO, "device": device, "epochs": DEMO["epochs"] if epochs is None else epochs}
+    with run.lock("demo"):
+        trained = train(run, flags, resume=True, progress=progress, notify=None)
+        metrics = report(run, progress=progress)
+        run.write_text(run.metrics, json.dumps(metrics, indent=1))
     return {**trained, **metrics}

@@ -13,6 +13,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed as ddp
+from .errors import check_finite_parameters
 from .local_elbo import LocalELBO
 from .local_net import LocalNet
 from .ownership import assign_parameters, named_module_parameters, owning_module
@@ -112,9 +113,10 @@ class LocalSVI:
     :param mode: ``"fused"`` or ``"sequential"`` (see :class:`Mode`).
     :param dict device_map: ``{layer: device}`` placing layers of a :class:`LocalNet`
         on devices; inputs move to the layer's device at the layer boundary.
-    :param bool distributed: average each layer's gradients over a
-        ``torch.distributed`` process group (default: when one with more than one
-        process is running); see :mod:`pyro_local.infer.distributed`.
+    :param bool distributed: combine each layer's gradients over a
+        ``torch.distributed`` process group, each process weighted by its share of the
+        batch (default: when one with more than one process is running); see
+        :mod:`pyro_local.infer.distributed`.
     :param bool strict: reject gradients crossing layer boundaries (default ``True``).
     :param float clip_norm: optional gradient-norm clipping, per layer.
 
@@ -195,6 +197,7 @@ class LocalSVI:
         self._store_params: dict[str, torch.Tensor] = {}
         #: The engine's own param store (see :mod:`pyro_local.infer.param_store`).
         self.param_store = EngineParamStore()
+        self._share = None  # this process's share of the batch (distributed)
 
     # ------------------------------------------------------------------ setup
     @property
@@ -311,21 +314,24 @@ class LocalSVI:
             values = [v.cpu() for v in values]
         stacked = torch.stack([v.to(dtype) for v in values])
         if self.distributed:
-            stacked = ddp.all_reduce_mean(stacked)
+            stacked = ddp.all_reduce_mean(stacked, self._share)
         return dict(zip(losses, stacked.tolist()))
 
     def _update(self, layers) -> None:
-        for layer in layers:
-            optimizer = self.optimizers.get(layer)
-            if optimizer is None:
-                continue
+        updated = [layer for layer in layers if layer in self.optimizers]
+        for layer in updated:
             params = [self._params[n] for n in self.layer_params[layer]]
             if self.distributed:
-                ddp.all_reduce_gradients(params)
+                ddp.all_reduce_gradients(params, self._share)
             if self.clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizers[layer].step()
+            self.optimizers[layer].zero_grad(set_to_none=True)
+        check_finite_parameters(self._layer_params(updated), self.step_count + 1)
+
+    def _layer_params(self, layers) -> dict:
+        return {layer: {n: self._params[n] for n in self.layer_params.get(layer, [])}
+                for layer in layers}
 
     def _step_layers(self, stages) -> dict[str, float]:
         """Differentiates and updates ``[(layer, loss, terms), ...]`` together."""
@@ -347,8 +353,12 @@ class LocalSVI:
         :raises NonFiniteLossError: when a layer's loss is NaN or infinite (naming
             the layer and the site), before any parameter changes in fused mode and
             before that layer's update in sequential mode.
+        :raises NonFiniteParameterError: when a layer's update makes its parameters
+            NaN or infinite, naming the layer.
         """
         self.init(*args, **kwargs)
+        if self.distributed:
+            self._share = ddp.local_share(args, kwargs)
         with self.param_store.active():
             if self.mode is Mode.FUSED:
                 values = self._step_layers(list(self._layers(args, kwargs)))
@@ -374,6 +384,8 @@ class LocalSVI:
         """The per-layer losses on a batch, without gradients or updates."""
         if not self.initialized:
             raise RuntimeError("evaluate() needs an initialized engine: call init() or step()")
+        if self.distributed:
+            self._share = ddp.local_share(args, kwargs)
         with torch.no_grad(), self.param_store.active():
             values = self._values({layer: loss for layer, loss, _ in self._layers(args, kwargs)})
         return StepInfo(self.step_count, math.fsum(values.values()), values)
@@ -441,7 +453,11 @@ class LocalSVI:
         """
         Writes :meth:`state_dict` (plus ``extra``, e.g. a data loader's position) to
         ``path`` atomically: an interruption leaves the previous file intact.
+
+        :raises NonFiniteParameterError: when a parameter is NaN or infinite (nothing
+            is written).
         """
+        check_finite_parameters(self._layer_params(self.layer_params), self.step_count)
         state = self.state_dict()
         state["extra"] = dict(extra or {})
         return ckpt.atomic_save(state, path)
