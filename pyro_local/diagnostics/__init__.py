@@ -34,8 +34,17 @@ from .inference_data import (
     save_netcdf,
     to_inference_data,
 )
-from .loo import LooResult, loo_from_arrays, variational_loo
-from .psis import KhatReading, PSISResult, VariationalKhat, psis, psis_khat, variational_khat
+from .loo import IMPORTANCE, PLUG_IN, loo_from_arrays, variational_loo
+from .psis import (
+    KhatReading,
+    PSISResult,
+    VariationalKhat,
+    khat_threshold,
+    psis,
+    psis_khat,
+    psis_many,
+    variational_khat,
+)
 from .report import Section, build_report, figure_html, render_page, table_html, write_report
 from .uncertainty import mutual_information, ood_auroc, predictive_entropy
 
@@ -44,7 +53,8 @@ __all__ = [
     "CalibrationSummary",
     "Draws",
     "KhatReading",
-    "LooResult",
+    "IMPORTANCE",
+    "PLUG_IN",
     "PSISResult",
     "ReliabilityDiagram",
     "Section",
@@ -69,6 +79,8 @@ __all__ = [
     "predictive_entropy",
     "psis",
     "psis_khat",
+    "psis_many",
+    "khat_threshold",
     "reliability_diagram",
     "render_page",
     "save_netcdf",

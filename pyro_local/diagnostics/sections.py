@@ -36,7 +36,8 @@ def _fmt(x, digits=3):
 
 def _reading_html(result):
     return (f'<span class="{result.reading.value}">{html.escape(result.reading.value)}</span>: '
-            f"{html.escape(result.reading.description)} {html.escape(result.note)}")
+            f"{html.escape(result.reading.describe(result.num_draws))} "
+            f"{html.escape(result.note)}")
 
 
 def _fits(idata):
@@ -113,22 +114,20 @@ def loo_section(idata):
         return None
     results = [variational_loo(idata, chain) for chain in _fits(idata)]
     rows = [
-        (fit, _fmt(r.elpd_loo, 2), _fmt(r.se, 2), _fmt(r.p_loo, 2), _fmt(r.mcse, 2),
-         f"{r.num_unreliable} / {r.khat.size}", _fmt(r.proposal.khat, 2))
+        (fit, r.loo_method, _fmt(r.elpd_loo, 2), _fmt(r.se, 2), _fmt(r.p_loo, 2),
+         f"{int(np.sum(~(r.pareto_k.values <= r.good_k)))} / {r.n_data_points}",
+         _fmt(r.proposal_khat, 2))
         for fit, r in enumerate(results)
     ]
-    warnings = "".join(
-        f"<p class=\"unreliable\">fit {fit}: the guide itself has k-hat "
-        f"{_fmt(r.proposal.khat, 2)}, so these estimates are unreliable.</p>"
-        for fit, r in enumerate(results) if r.proposal.khat > 0.7
-    )
+    warnings = "".join(f"<p>fit {fit}: {html.escape(r.note)}</p>"
+                       for fit, r in enumerate(results))
     body = (
         "<p>Leave-one-out expected log predictive density, with draws from the guide "
         "importance-weighted to each leave-one-out posterior (PSIS). The Monte Carlo "
         "error is an upper bound.</p>" + warnings
-        + table_html(("fit", "elpd_loo", "SE", "p_loo", "MC error", "points k-hat > 0.7",
+        + table_html(("fit", "method", "elpd_loo", "SE", "p_loo", "points k-hat > threshold",
                       "k-hat of q"), rows)
-        + figure_html(figures.plot_loo_khat([r.khat for r in results]),
+        + figure_html(figures.plot_loo_khat([r.pareto_k.values for r in results]),
                       "per-point k-hat of the leave-one-out weights")
     )
     return Section("Leave-one-out cross-validation", body)
