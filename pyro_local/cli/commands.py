@@ -9,6 +9,8 @@ import pyro
 import torch
 
 from .. import data as D
+from ..diagnostics.classification import classifier_metrics, ood_images
+from . import run_record
 from .config import RunConfig, RunDir, UsageError, resolve_device
 from .recipes import get_recipe
 
@@ -51,8 +53,10 @@ def train(cfg: RunConfig, run: RunDir, resume: bool = False, progress: bool = Tr
                                checkpoint_every=cfg.checkpoint_every, resume=resume,
                                progress=progress)
     last = {k: v[-1] for k, v in result.history.items() if v}
-    return {"steps": result.steps, "resumed": result.resumed,
-            "seconds": time.perf_counter() - start, "final_layer_losses": last}
+    out = {"steps": result.steps, "resumed": result.resumed,
+           "seconds": time.perf_counter() - start, "final_layer_losses": last}
+    run_record.record_session(run, cfg, device, out, len(train_data.labels))
+    return out
 
 
 def _restore(run: RunDir):
@@ -71,8 +75,6 @@ def _restore(run: RunDir):
 def _test_metrics(cfg, built, test):
     """Posterior predictive draws on the test set and on out-of-distribution images
     (the first 2000 test images flipped, and noise), and their metrics."""
-    from ..diagnostics import classifier_metrics, ood_images
-
     ood = ood_images(test.images[:2000], seed=cfg.seed)
     draws = built.predict(test.images, cfg.num_samples)
     ood_draws = {name: built.predict(x, cfg.num_samples) for name, x in ood.items()}
@@ -91,41 +93,106 @@ def evaluate(run: RunDir) -> dict:
     return metrics
 
 
-def report(run: RunDir, progress: bool = True) -> dict:
+def _predict(built, x, num_samples, bar):
+    """``built.predict`` in chunks of 500 inputs, advancing the progress bar."""
+    out = []
+    for start in range(0, len(x), 500):
+        out.append(built.predict(x[start : start + 500], num_samples))
+        bar.update(min(500, len(x) - start))
+    return torch.cat(out, 1)
+
+
+def _report_data(cfg, built, train_data, test, sizes, progress):
+    """The InferenceData of a report: the fit's draws on training examples (Bayesian
+    models) and the held-out predictions on test and out-of-distribution images."""
+    import arviz as az
+    from tqdm.auto import tqdm
+
+    from .. import diagnostics as diag
+
+    idata = az.InferenceData()
+    draws, n = sizes["report draws"], sizes["report training points"]
+    if built.guide is not None:
+        idata = diag.to_inference_data(
+            built.model, built.guide, train_data.images[:n], train_data.labels[:n],
+            num_samples=draws, thin=max(1, draws // 50), obs_sites=[built.label_site],
+            history=built.svi.history, progress=progress,
+        )
+    n = sizes["report test points"]
+    ood = ood_images(test.images[: sizes["report OOD points"]], seed=cfg.seed)
+    with torch.no_grad(), tqdm(total=n + sum(len(x) for x in ood.values()), unit="image",
+                               desc="held-out predictions", disable=not progress,
+                               leave=False) as bar:
+        test_draws = _predict(built, test.images[:n], cfg.num_samples, bar)
+        ood_draws = {name: _predict(built, x, cfg.num_samples, bar) for name, x in ood.items()}
+    diag.add_held_out(idata, test_draws, test.labels[:n], ood_draws,
+                      name=f"first {n} {cfg.dataset} test images")
+    return idata, classifier_metrics(test_draws, test.labels[:n], ood_draws)
+
+
+#: Test images of the report's held-out checks by default (each OOD set has half as many).
+TEST_POINTS = 1000
+
+
+def report(run: RunDir, progress: bool = True, draws: int | None = None,
+           points: int | None = None, test_points: int = TEST_POINTS) -> dict:
     """
-    The run's HTML report (``report.html``): per-layer ELBO curves, PSIS k-hat overall
-    and per layer and LOO (from posterior draws on up to ``report_points`` training
-    examples), calibration and out-of-distribution detection on the test set,
-    weight-posterior scale spectra, and the configuration.
+    The run's HTML report (``report.html``) and its InferenceData
+    (``inference_data.nc``): a summary of verdicts; held-out predictions, calibration and
+    out-of-distribution detection on ``test_points`` test images (and half as many of
+    each out-of-distribution set); posterior predictive checks, per-layer optimisation,
+    PSIS k-hat and LOO from ``draws`` posterior draws on ``points`` training examples;
+    weight posteriors against their priors; provenance and the configuration the run
+    used. ``draws`` and ``points`` default to the run's ``report_draws`` and
+    ``report_points``.
+
+    :returns: the held-out metrics.
     """
     from .. import diagnostics as diag
+    from ..diagnostics.provenance import CONFIG_ATTR, PROVENANCE_ATTR, attach
 
     cfg, built, train_data, device = _restore(run)
     test = _load(cfg, "test", device)
-    with torch.no_grad():
-        draws, ood_draws, metrics = _test_metrics(cfg, built, test)
-    probs = draws.double().mean(0)
-    entropy_in = diag.predictive_entropy(probs)[:2000].cpu()
-    entropy_out = diag.predictive_entropy(ood_draws["flipped"].double().mean(0)).cpu()
-    idata = None
-    if built.guide is not None:
-        n = min(cfg.report_points, len(train_data.labels))
-        idata = diag.to_inference_data(
-            built.model, built.guide, train_data.images[:n], train_data.labels[:n],
-            num_samples=cfg.report_draws, obs_sites=[built.label_site],
-            history=built.svi.history,
-        )
-    page = diag.build_report(
-        idata,
-        history=None if idata is not None else built.svi.history,
-        calibration=diag.calibration_summary(probs.cpu(), test.labels.cpu()),
-        ood=(entropy_in, entropy_out, "predictive entropy (nats), test images vs flipped"),
-        weight_scales=built.weight_scales() if built.weight_scales else None,
-        config={**cfg.__dict__, "test metrics": metrics},
-        title=f"pyro-local run report: {cfg.recipe} on {cfg.dataset}",
-    )
+    test_n = min(test_points, len(test.labels))
+    sizes = {"train": len(train_data.labels), "test": len(test.labels),
+             "report draws": draws or cfg.report_draws,
+             "report training points": min(points or cfg.report_points, len(train_data.labels)),
+             "report test points": test_n, "report OOD points": max(1, test_n // 2)}
+    idata, metrics = _report_data(cfg, built, train_data, test, sizes, progress)
+    sessions = run_record.read_sessions(run)
+    attach(idata, PROVENANCE_ATTR, diag.provenance(
+        dataset=cfg.dataset, sizes=sizes, device=device, seed=cfg.seed,
+        training_seconds=sum(s.get("seconds", 0.0) for s in sessions) or None,
+        sessions=sessions or None))
+    attach(idata, CONFIG_ATTR, run_record.used_config(
+        cfg, get_recipe(cfg.recipe).uses, steps=built.svi.step_count,
+        num_data=len(train_data.labels), device=device))
+    diag.save_netcdf(idata, run_record.idata_path(run))
+    page = diag.build_report(idata, title=f"pyro-local run report: {cfg.recipe} on {cfg.dataset}")
     run.write_text(run.report, page)
     return metrics
+
+
+def report_file(path, out=None):
+    """The report of an InferenceData netCDF file (written by a run, or by
+    :func:`pyro_local.diagnostics.save_netcdf`), beside it or at ``out``.
+
+    :returns: the report's path.
+    """
+    from pathlib import Path
+
+    from .. import diagnostics as diag
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--run {path}: no such file")
+    try:
+        idata = diag.load_netcdf(path)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--run {path}: not an InferenceData netCDF file ({e})") from None
+    out = Path(out) if out else path.with_suffix(".html")
+    return diag.write_report(out, diag.build_report(idata, title=f"pyro-local report: "
+                                                                 f"{path.name}"))
 
 
 DEMO = RunConfig(recipe="bayes-mlp", dataset="fashion-mnist-small", epochs=20, hidden=[100],

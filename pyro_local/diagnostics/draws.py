@@ -225,7 +225,7 @@ class _Recorder:
         for name in self.summarised:
             value = _per_draw(model.nodes[name]["value"], size, self.shapes[name], name)
             self.moments[name].update(value)
-            flat = value[keep].reshape(len(keep), -1)
+            flat = value[keep].reshape(len(keep), value[0].numel())
             self.latent_subset[name].append(flat[:, self.subset[name]])
         for name in self.obs_sites:
             if keep:

@@ -1,0 +1,143 @@
+"""The report's sections on the posterior: ArviZ's summary of the low-dimensional sites,
+the scale of every weight matrix's posterior against its prior, and the sparsity of
+rectified latents.
+
+Every builder returns the section (or ``None`` when its data is absent) and the
+verdicts it contributes to the summary.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from . import figures
+from .report import Section, figure_html, table_html
+from .sections_fit import fmt
+
+__all__ = ["posterior_summary_section", "prior_kl_per_element", "sparsity_section",
+           "weight_section"]
+
+#: Sites with at most this many elements per draw are summarised with ``arviz.summary``.
+MAX_SUMMARY_ELEMENTS = 20
+#: A weight matrix whose marginals are this close to the prior's (mean KL per weight, in
+#: nats) is reported as uninformed by the data; the Monte Carlo bias of the estimate
+#: from S draws is about 1 / S nats.
+PRIOR_KL = 0.02
+#: A unit is inactive when it is exactly zero this often across data and draws.
+INACTIVE = 0.99
+
+
+def _plain(var):
+    return var.attrs.get("subset") is None
+
+
+def posterior_summary_section(idata):
+    """:func:`arviz.summary` of the kept sites with few elements (mean, sd, HDI; with
+    several fits as chains also ESS and r_hat across fits)."""
+    import arviz as az
+
+    if "posterior" not in idata.groups():
+        return None, []
+    posterior = idata.posterior
+    chains = posterior.sizes["chain"]
+    names = [n for n, v in posterior.data_vars.items() if _plain(v)
+             and int(np.prod([v.sizes[d] for d in v.dims if d not in ("chain", "draw")]))
+             <= MAX_SUMMARY_ELEMENTS]
+    if not names:
+        return None, []
+    table = az.summary(idata, var_names=names, kind="all" if chains > 1 else "stats")
+    rows = [(index, *(fmt(v, 3) for v in row)) for index, row in table.iterrows()]
+    across = ("; with several fits stored as chains, r_hat and ESS compare the fits"
+              if chains > 1 else "")
+    body = (f"<p>ArviZ's summary of the sites with at most {MAX_SUMMARY_ELEMENTS} elements "
+            f"(draws from the guide){across}.</p>"
+            + table_html(("site", *table.columns), rows))
+    return Section("Posterior summary", body), []
+
+
+def prior_kl_per_element(mean, sd, prior_mean, prior_sd):
+    """Mean over elements of KL(N(mean, sd^2) || N(prior_mean, prior_sd^2)): how far each
+    marginal moved from the prior, in nats (a lower bound on the joint KL per element)."""
+    mean, sd = np.asarray(mean, dtype=float), np.asarray(sd, dtype=float)
+    kl = (np.log(prior_sd / sd) + (sd**2 + (mean - prior_mean) ** 2) / (2 * prior_sd**2) - 0.5)
+    return float(np.mean(kl))
+
+
+def _weight_sites(idata):
+    from .checks import has_local_latents
+
+    if "posterior_summary" not in idata.groups():
+        return []
+    observed = list(idata.observed_data.data_vars) if "observed_data" in idata.groups() else []
+    local = {d for n in observed if has_local_latents(idata, n)
+             for d in idata.observed_data[n].dims}
+    return [n for n, v in idata.posterior_summary.data_vars.items()
+            if len(v.dims) == 4 and not local & set(v.dims)]
+
+
+def weight_section(idata):
+    """The posterior sd of each weight matrix by row and by column, against the prior's,
+    and the matrices whose posterior has not moved from the prior."""
+    names = _weight_sites(idata)
+    if not names:
+        return None, []
+    summary = idata.posterior_summary
+    spectra, priors, rows, unmoved = {}, {}, [], []
+    for name in names:
+        var = summary[name].isel(chain=0)
+        mean, sd = var.sel(statistic="mean").values, var.sel(statistic="sd").values
+        spectra[name] = (np.sqrt((sd**2).mean(1)), np.sqrt((sd**2).mean(0)))
+        prior_sd, prior_mean = var.attrs.get("prior_sd"), var.attrs.get("prior_mean", 0.0)
+        priors[name] = prior_sd
+        kl = (prior_kl_per_element(mean, sd, prior_mean, prior_sd)
+              if prior_sd is not None else np.nan)
+        if kl < PRIOR_KL:
+            unmoved.append(name)
+        rows.append((name, "x".join(map(str, sd.shape)),
+                     "" if prior_sd is None else fmt(prior_sd), fmt(np.median(sd)),
+                     fmt(np.median(np.abs(mean))), fmt(kl, 4)))
+    sentences = "".join(
+        f'<p class="verdict warn">The posterior of {html.escape(n)} equals its prior (KL '
+        f"under {PRIOR_KL} nats per weight): the data did not inform this layer, and its "
+        "weights are noise at the prior's scale. A narrower prior, a different "
+        "initialisation of the guide, or more training may help.</p>" for n in unmoved)
+    body = (
+        "<p>Posterior standard deviation of each weight matrix's entries (root mean square "
+        "over each row, i.e. input unit, and over each column, i.e. output unit), sorted; "
+        "the dotted lines are the prior's. A spectrum far below its prior line is a layer "
+        "the data informed; one on its line, a layer left at its prior. The KL column is "
+        "the mean KL of each entry's marginal from the prior.</p>" + sentences
+        + figure_html(figures.plot_scale_spectra(spectra, priors),
+                      "posterior weight scales against the prior")
+        + table_html(("site", "shape", "prior sd", "median posterior sd",
+                      "median |posterior mean|", "KL per weight (nats)"), rows))
+    return Section("Weight posteriors", body), []
+
+
+def sparsity_section(idata):
+    """Exact zeros of rectified latents: the fraction of zero units per layer and the
+    units that are (almost) always zero."""
+    if "posterior_summary" not in idata.groups():
+        return None, []
+    summary = idata.posterior_summary
+    names = [n for n, v in summary.data_vars.items()
+             if v.attrs.get("distribution") == "RectifiedNormal"]
+    if not names:
+        return None, []
+    rows, fractions = [], []
+    for name in names:
+        p_zero = summary[name].isel(chain=0).sel(statistic="p_zero").values
+        per_unit = p_zero.reshape(-1, p_zero.shape[-1]).mean(0)
+        fractions.append(float(p_zero.mean()))
+        rows.append((name, per_unit.size, fmt(fractions[-1], 4),
+                     int(np.sum(per_unit >= INACTIVE))))
+    body = (
+        "<p>Rectified latents are exactly zero with positive probability. For each layer: "
+        "the fraction of its units that are zero, over data points and draws, and the "
+        f"units that are zero at least {INACTIVE:.0%} of the time (inactive).</p>"
+        + figure_html(figures.plot_sparsity(names, fractions),
+                      "fraction of zero units per layer")
+        + table_html(("layer", "units", "fraction exactly 0", "inactive units"), rows))
+    return Section("Sparsity of rectified layers", body), []

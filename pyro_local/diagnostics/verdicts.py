@@ -1,0 +1,182 @@
+"""Verdicts in words: what a diagnostic says about a fit, with its number and what to do.
+
+Each function reads one diagnostic and returns a :class:`Verdict` whose ``status`` is
+``"ok"``, ``"warn"``, ``"bad"`` or ``"info"`` (a number that cannot judge the fit, said
+so). The report puts them first; they are plain functions of plain numbers, so each
+can be checked on cases with known answers.
+
+The fit verdict reads PSIS k-hat by the dimension of the posterior. Importance
+sampling from q needs about exp(KL(p || q)) draws (Chatterjee and Diaconis 2018), and
+the KL of any tractable guide grows with the number of latent dimensions d: with S
+draws, k-hat can come out small only when the mismatch is below about log(S) / d nats
+per dimension. From :data:`HIGH_DIMENSION` latent dimensions on (under 0.01 nats per
+dimension at a thousand draws) no guide of a neural network's weights gets there, so a
+large k-hat is expected and says nothing about whether the fit is useful; the
+predictive checks do. A small k-hat is informative in any dimension.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .calibration import calibration_gap, negative_log_likelihood, reliability_diagram
+from .psis import GOOD_KHAT, KhatReading
+
+__all__ = ["HIGH_DIMENSION", "Verdict", "calibration_verdict", "fit_verdict", "ood_verdict",
+           "optimisation_verdict", "predictive_verdict"]
+
+#: Latent dimension from which a large k-hat is expected of any tractable guide.
+HIGH_DIMENSION = 1000
+#: Conventional AUROC readings for out-of-distribution detection.
+AUROC_GOOD, AUROC_POOR = 0.8, 0.6
+#: ECE above this is called large (a convention: a few percent is common).
+ECE_LARGE = 0.05
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One line of the report's summary.
+
+    :param str topic: what is judged.
+    :param str status: ``"ok"``, ``"warn"``, ``"bad"`` or ``"info"``.
+    :param str finding: the finding in words, with its numbers.
+    :param str advice: what to do about it, or ``""``.
+    """
+
+    topic: str
+    status: str
+    finding: str
+    advice: str = ""
+
+
+def fit_verdict(result, dimension=None):
+    """The fit's verdict from the PSIS k-hat of its joint log ratio.
+
+    :param PSISResult result: from :func:`~pyro_local.diagnostics.psis.variational_khat`.
+    :param int dimension: number of latent elements per draw, if known.
+    :rtype: Verdict
+    """
+    k, ess, n = result.khat, result.ess, result.num_draws
+    numbers = f"k-hat {k:.2f}, ESS {ess:.0f} of {n} draws"
+    if result.reading is KhatReading.GOOD:
+        return Verdict("Fit", "ok", f"{numbers}: the guide is close to the posterior; "
+                       "importance-weighted estimates (LOO) are reliable.")
+    if result.reading is KhatReading.USABLE:
+        return Verdict("Fit", "warn", f"{numbers}: usable, between {GOOD_KHAT} and "
+                       f"{result.threshold:.2f}; importance-weighted estimates converge "
+                       "slowly.", "Use more draws or a richer guide.")
+    if dimension is not None and dimension >= HIGH_DIMENSION:
+        return Verdict(
+            "Fit", "info",
+            f"{numbers} over a {dimension:,}-dimensional posterior. This is expected: "
+            "importance sampling from a tractable guide fails in this many dimensions, so "
+            "k-hat cannot tell whether the fit is useful.",
+            "Judge the fit by the predictive checks: held-out accuracy and NLL, "
+            "calibration, out-of-distribution detection, posterior predictive checks.")
+    where = f" over {dimension:,} latent dimensions" if dimension is not None else ""
+    return Verdict(
+        "Fit", "bad",
+        f"{numbers}{where}: above {result.threshold:.2f}, the guide misses posterior mass "
+        "in its tails.",
+        "Do not trust importance-weighted estimates from it; use a richer guide (full-rank, "
+        "low-rank or a flow) or reparameterise the model, and compare with MCMC if you can.")
+
+
+def predictive_verdict(probs, labels):
+    """Held-out accuracy and NLL against predicting the class frequencies.
+
+    :param torch.Tensor probs: ``(N, C)`` predictive probabilities on held-out data.
+    :param torch.Tensor labels: ``(N,)`` true classes.
+    :rtype: Verdict
+    """
+    probs, labels = probs.double(), labels.long()
+    n, num_classes = probs.shape
+    accuracy = float((probs.argmax(-1) == labels).double().mean())
+    se = math.sqrt(max(accuracy * (1 - accuracy), 1e-12) / n)
+    nll = negative_log_likelihood(probs, labels)
+    freq = torch.bincount(labels, minlength=num_classes).double() / n
+    baseline = float(-(freq[freq > 0] * freq[freq > 0].log()).sum())
+    finding = (f"accuracy {accuracy:.1%} (± {se:.1%}) and NLL {nll:.3f} nats on {n:,} held-out "
+               f"points; predicting the class frequencies gives accuracy {freq.max():.1%} and "
+               f"NLL {baseline:.3f}.")
+    if accuracy > float(freq.max()) + 2 * se and nll < baseline:
+        return Verdict("Predictive performance", "ok", finding)
+    return Verdict("Predictive performance", "bad", finding + " The model does no better.",
+                   "Train longer, check the data and the likelihood.")
+
+
+def calibration_verdict(probs, labels, num_bins=15):
+    """Under- or overconfidence, by how much, against the ECE expected by chance.
+
+    :param torch.Tensor probs: ``(N, C)`` predictive probabilities on held-out data.
+    :param torch.Tensor labels: ``(N,)`` true classes.
+    :param int num_bins: confidence bins.
+    :rtype: Verdict
+    """
+    gap = calibration_gap(reliability_diagram(probs, labels, num_bins))
+    noise = f"a calibrated model would show ECE {gap.noise:.3f} by chance on these points"
+    if gap.ece <= 2 * gap.noise:
+        return Verdict("Calibration", "ok",
+                       f"calibrated: ECE {gap.ece:.3f}, within sampling noise ({noise}).")
+    over = gap.over >= gap.under
+    main, other = (gap.over, gap.under) if over else (gap.under, gap.over)
+    word = "overconfident" if over else "underconfident"
+    finding = (f"{word}: confidence is {'above' if over else 'below'} accuracy by {main:.3f} "
+               f"on average over the points (ECE {gap.ece:.3f}; {noise})")
+    if other > gap.noise:
+        finding += f", and {'under' if over else 'over'}confident by {other:.3f} elsewhere"
+    advice = ("The predictive is too narrow: more posterior uncertainty (a wider guide, "
+              "more draws) or temperature scaling on held-out data." if over else
+              "The predictive is too wide: too much weight noise (guide or prior scale too "
+              "large) or too little training; temperature scaling on held-out data fixes "
+              "the probabilities.")
+    return Verdict("Calibration", "bad" if gap.ece >= ECE_LARGE else "warn", finding + ".",
+                   advice)
+
+
+def ood_verdict(aurocs):
+    """Out-of-distribution detection by predictive entropy, per OOD set.
+
+    :param dict aurocs: set name -> AUROC of telling it from held-out inputs.
+    :rtype: Verdict
+    """
+    def reading(a):
+        return "good" if a >= AUROC_GOOD else "poor" if a < AUROC_POOR else "fair"
+
+    parts = [f"{name} AUROC {a:.3f} ({reading(a)})" for name, a in aurocs.items()]
+    worst = min(aurocs.values())
+    status = "ok" if worst >= AUROC_GOOD else "bad" if worst < AUROC_POOR else "warn"
+    advice = "" if status == "ok" else (
+        "Predictive entropy separates these inputs weakly; mutual information (the "
+        "epistemic part) or a richer posterior may do better.")
+    return Verdict("Out-of-distribution detection", status,
+                   "by predictive entropy: " + "; ".join(parts)
+                   + f" (0.5 is chance; {AUROC_GOOD} and above read good).", advice)
+
+
+def optimisation_verdict(layers):
+    """Whether every layer's loss converged over the last steps.
+
+    :param layers: :class:`~pyro_local.diagnostics.convergence.LayerConvergence` records.
+    :rtype: Verdict
+    """
+    layers = list(layers)
+    short = [c.layer for c in layers if c.state == "too few steps"]
+    moving = [c for c in layers if c.state in ("improving", "rising")]
+    window = max((c.window for c in layers), default=0)
+    if not moving and not short:
+        return Verdict("Optimisation", "ok",
+                       f"every layer converged: over the last {window} steps its loss moved "
+                       "by less than 1 % of its decrease in training, or not significantly.")
+    parts = [f"{c.layer} {'still improves' if c.state == 'improving' else 'rises'} by "
+             f"{abs(c.relative_change):.1%} of its decrease in training" for c in moving]
+    if short:
+        parts.append(f"too few steps to judge {', '.join(short)}")
+    rising = any(c.state == "rising" for c in moving)
+    advice = ("A rising loss: lower the learning rate." if rising else
+              "Train longer (resume the run) before reading the other diagnostics.")
+    return Verdict("Optimisation", "bad" if rising else "warn",
+                   "; ".join(parts) + f" over the last {window} steps (10 %).", advice)
