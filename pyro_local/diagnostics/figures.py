@@ -64,8 +64,11 @@ def plot_history(loss, layers, window=None):
             ax.plot(np.arange(values.size), values, lw=1, label=f"fit {chain}")
         finite = series[np.isfinite(series)]
         if finite.size > 20:
-            # Robust limits: the first steps' large losses would flatten the rest.
-            low, high = np.percentile(finite, [0.5, 99])
+            # The first steps' large losses would flatten the rest: limits from the
+            # steps after the first 10 %.
+            later = series[:, series.shape[-1] // 10 :]
+            later = later[np.isfinite(later)]
+            low, high = np.percentile(finite, 0.5), np.percentile(later, 99.5)
             pad = 0.05 * (high - low) or 1.0
             ax.set_ylim(low - pad, high + pad)
         if window:
@@ -111,8 +114,10 @@ def plot_khat(names, khats, threshold):
                 ax.plot(x[where], np.full(where.sum(), y), marker, color=line.get_color(),
                         label=f"fit {fit}: {'inf' if value > 0 else '-inf'}")
     _thresholds(ax, threshold)
-    ax.set_ylim(bottom - 0.06 * (high - low) if not log else bottom - 0.3,
-                top * 1.5 if log else top + 0.06 * (high - low))
+    if log:
+        ax.set_ylim(low - 0.2, top * 1.5)
+    else:
+        ax.set_ylim(bottom - 0.06 * (high - low), top + 0.06 * (high - low))
     ax.set_xticks(x, [str(n) for n in names], rotation=30, ha="right")
     ax.set_ylabel("Pareto k-hat" + (" (symlog)" if log else ""))
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))

@@ -63,7 +63,8 @@ def describe_device(device=None):
                 break
     except OSError:
         pass
-    return f"cpu ({cpu}; torch uses {torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({cpu}; torch uses {threads} thread{'s' if threads > 1 else ''})"
 
 
 def provenance(*, dataset=None, sizes=None, device=None, seed=None, training_seconds=None,

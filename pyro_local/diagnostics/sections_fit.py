@@ -63,6 +63,7 @@ def history_section(history):
     rows, verdicts, window = [], [], 0
     for chain in range(loss.sizes["chain"]):
         records = convergence(dict(zip(layers, loss.values[chain], strict=True)))
+        (total,) = convergence({"total": loss.values[chain].sum(0)})
         window = max([window] + [r.window for r in records])
         for i, r in enumerate(records):
             values = loss.values[chain, i]
@@ -72,7 +73,7 @@ def history_section(history):
                          f"{r.relative_change:+.2%}" if np.isfinite(r.relative_change) else "",
                          r.state))
         if chain == 0:
-            verdicts.append(optimisation_verdict(records))
+            verdicts.append(optimisation_verdict(records, total))
     body = (
         "<p>Each layer's loss (negative local ELBO) at each optimisation step. The shaded "
         "steps are the last 10 % (at least 10), over which a fitted line tests whether "

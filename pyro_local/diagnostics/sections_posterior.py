@@ -25,6 +25,9 @@ MAX_SUMMARY_ELEMENTS = 20
 #: nats) is reported as uninformed by the data; the Monte Carlo bias of the estimate
 #: from S draws is about 1 / S nats.
 PRIOR_KL = 0.02
+#: A posterior whose median sd is within this fraction of the prior's keeps the prior's
+#: spread.
+SPREAD_AT_PRIOR = 0.05
 #: A unit is inactive when it is exactly zero this often across data and draws.
 INACTIVE = 0.99
 
@@ -65,44 +68,60 @@ def prior_kl_per_element(mean, sd, prior_mean, prior_sd):
     return float(np.mean(kl))
 
 
-def _weight_sites(idata):
+def _weight_moments(idata):
+    """``{site: (mean, sd, attrs)}`` of every latent weight matrix (two dimensions, in no
+    data plate) of fit 0: from ``posterior_summary``, or from the draws of a kept site."""
     from .checks import has_local_latents
 
-    if "posterior_summary" not in idata.groups():
-        return []
     observed = list(idata.observed_data.data_vars) if "observed_data" in idata.groups() else []
     local = {d for n in observed if has_local_latents(idata, n)
              for d in idata.observed_data[n].dims}
-    return [n for n, v in idata.posterior_summary.data_vars.items()
-            if len(v.dims) == 4 and not local & set(v.dims)]
+    out = {}
+    if "posterior_summary" in idata.groups():
+        for name, var in idata.posterior_summary.data_vars.items():
+            if len(var.dims) == 4 and not local & set(var.dims):
+                var = var.isel(chain=0)
+                out[name] = (var.sel(statistic="mean").values, var.sel(statistic="sd").values,
+                             var.attrs)
+    if "posterior" in idata.groups():
+        for name, var in idata.posterior.data_vars.items():
+            if len(var.dims) == 4 and _plain(var) and not local & set(var.dims):
+                draws = var.isel(chain=0).values
+                out[name] = (draws.mean(0), draws.std(0, ddof=1), var.attrs)
+    return out
 
 
 def weight_section(idata):
     """The posterior sd of each weight matrix by row and by column, against the prior's,
     and the matrices whose posterior has not moved from the prior."""
-    names = _weight_sites(idata)
-    if not names:
+    moments = _weight_moments(idata)
+    if not moments:
         return None, []
-    summary = idata.posterior_summary
-    spectra, priors, rows, unmoved = {}, {}, [], []
-    for name in names:
-        var = summary[name].isel(chain=0)
-        mean, sd = var.sel(statistic="mean").values, var.sel(statistic="sd").values
+    spectra, priors, rows, notes = {}, {}, [], []
+    for name, (mean, sd, attrs) in moments.items():
         spectra[name] = (np.sqrt((sd**2).mean(1)), np.sqrt((sd**2).mean(0)))
-        prior_sd, prior_mean = var.attrs.get("prior_sd"), var.attrs.get("prior_mean", 0.0)
+        prior_sd, prior_mean = attrs.get("prior_sd"), attrs.get("prior_mean", 0.0)
         priors[name] = prior_sd
-        kl = (prior_kl_per_element(mean, sd, prior_mean, prior_sd)
-              if prior_sd is not None else np.nan)
+        kl, ratio = np.nan, np.nan
+        if prior_sd is not None:
+            kl = prior_kl_per_element(mean, sd, prior_mean, prior_sd)
+            ratio = float(np.median(sd)) / prior_sd
         if kl < PRIOR_KL:
-            unmoved.append(name)
+            notes.append(
+                f"The posterior of {name} equals its prior (KL {kl:.3f} nats per weight, "
+                f"under {PRIOR_KL}): the data did not inform this layer, and its weights are "
+                "noise at the prior's scale. A narrower prior, a different initialisation of "
+                "the guide, or more training may help.")
+        elif abs(ratio - 1) < SPREAD_AT_PRIOR:
+            notes.append(
+                f"The posterior spread of {name} is the prior's (median sd {ratio:.3f} of the "
+                f"prior's; KL {kl:.3f} nats per weight): the data moved its means a little "
+                "and left its weights noisy at the prior's scale, which widens the "
+                "predictive distribution.")
         rows.append((name, "x".join(map(str, sd.shape)),
                      "" if prior_sd is None else fmt(prior_sd), fmt(np.median(sd)),
                      fmt(np.median(np.abs(mean))), fmt(kl, 4)))
-    sentences = "".join(
-        f'<p class="verdict warn">The posterior of {html.escape(n)} equals its prior (KL '
-        f"under {PRIOR_KL} nats per weight): the data did not inform this layer, and its "
-        "weights are noise at the prior's scale. A narrower prior, a different "
-        "initialisation of the guide, or more training may help.</p>" for n in unmoved)
+    sentences = "".join(f'<p class="verdict warn">{html.escape(n)}</p>' for n in notes)
     body = (
         "<p>Posterior standard deviation of each weight matrix's entries (root mean square "
         "over each row, i.e. input unit, and over each column, i.e. output unit), sorted; "
@@ -116,19 +135,30 @@ def weight_section(idata):
     return Section("Weight posteriors", body), []
 
 
+def _zero_probabilities(idata):
+    """``{site: P(z = 0) per element}`` of every rectified latent of fit 0, from
+    ``posterior_summary`` or from the draws of a kept site."""
+    out = {}
+    for group, statistic in (("posterior_summary", True), ("posterior", False)):
+        if group not in idata.groups():
+            continue
+        for name, var in idata[group].data_vars.items():
+            if var.attrs.get("distribution") != "RectifiedNormal" or not _plain(var):
+                continue
+            var = var.isel(chain=0)
+            out[name] = (var.sel(statistic="p_zero").values if statistic
+                         else (var.values == 0).mean(0))
+    return out
+
+
 def sparsity_section(idata):
     """Exact zeros of rectified latents: the fraction of zero units per layer and the
     units that are (almost) always zero."""
-    if "posterior_summary" not in idata.groups():
-        return None, []
-    summary = idata.posterior_summary
-    names = [n for n, v in summary.data_vars.items()
-             if v.attrs.get("distribution") == "RectifiedNormal"]
-    if not names:
+    zeros = _zero_probabilities(idata)
+    if not zeros:
         return None, []
     rows, fractions = [], []
-    for name in names:
-        p_zero = summary[name].isel(chain=0).sel(statistic="p_zero").values
+    for name, p_zero in zeros.items():
         per_unit = p_zero.reshape(-1, p_zero.shape[-1]).mean(0)
         fractions.append(float(p_zero.mean()))
         rows.append((name, per_unit.size, fmt(fractions[-1], 4),
@@ -137,7 +167,7 @@ def sparsity_section(idata):
         "<p>Rectified latents are exactly zero with positive probability. For each layer: "
         "the fraction of its units that are zero, over data points and draws, and the "
         f"units that are zero at least {INACTIVE:.0%} of the time (inactive).</p>"
-        + figure_html(figures.plot_sparsity(names, fractions),
+        + figure_html(figures.plot_sparsity(list(zeros), fractions),
                       "fraction of zero units per layer")
         + table_html(("layer", "units", "fraction exactly 0", "inactive units"), rows))
     return Section("Sparsity of rectified layers", body), []

@@ -110,7 +110,8 @@ def _class_check(name, observed, replicated):
     rows = [(c, counts[c], fmt(rep[:, c].mean(), 1), fmt(rep[:, c].std(), 1), fmt(pvalues[c], 3))
             for c in range(len(counts))]
     text = (f"classes {', '.join(map(str, flagged))} are not reproduced (p below "
-            f"{level:.3g})" if flagged else "every class frequency is reproduced")
+            f"{level:.3g})" if flagged else
+            f"every class frequency is reproduced (smallest p = {pvalues.min():.2f})")
     verdict = Verdict("Posterior predictive check", "warn" if flagged else "ok",
                       f"{name}: {text}, over {len(rep)} replicated data sets.")
     body = (figure_html(figs.plot_class_frequencies(counts, rep),

@@ -74,8 +74,8 @@ def fit_verdict(result, dimension=None):
             f"{numbers} over a {dimension:,}-dimensional posterior. This is expected: "
             "importance sampling from a tractable guide fails in this many dimensions, so "
             "k-hat cannot tell whether the fit is useful.",
-            "Judge the fit by the predictive checks: held-out accuracy and NLL, "
-            "calibration, out-of-distribution detection, posterior predictive checks.")
+            "Judge the fit by its predictive checks: held-out performance and calibration "
+            "where there are held-out data, and the posterior predictive checks.")
     where = f" over {dimension:,} latent dimensions" if dimension is not None else ""
     return Verdict(
         "Fit", "bad",
@@ -157,26 +157,43 @@ def ood_verdict(aurocs):
                    + f" (0.5 is chance; {AUROC_GOOD} and above read good).", advice)
 
 
-def optimisation_verdict(layers):
+def optimisation_verdict(layers, total=None):
     """Whether every layer's loss converged over the last steps.
 
+    A layer's loss that rises while the total does not is a trade-off between the terms
+    of one objective (a KL that grows as its layer gets used), not a divergence.
+
     :param layers: :class:`~pyro_local.diagnostics.convergence.LayerConvergence` records.
+    :param LayerConvergence total: the same for the sum of the layers' losses, if known.
     :rtype: Verdict
     """
     layers = list(layers)
     short = [c.layer for c in layers if c.state == "too few steps"]
-    moving = [c for c in layers if c.state in ("improving", "rising")]
+    improving = [c for c in layers if c.state == "improving"]
+    rising = [c for c in layers if c.state == "rising"]
     window = max((c.window for c in layers), default=0)
-    if not moving and not short:
+    if not improving and not rising and not short:
         return Verdict("Optimisation", "ok",
                        f"every layer converged: over the last {window} steps its loss moved "
                        "by less than 1 % of its decrease in training, or not significantly.")
-    parts = [f"{c.layer} {'still improves' if c.state == 'improving' else 'rises'} by "
-             f"{abs(c.relative_change):.1%} of its decrease in training" for c in moving]
+    parts = [f"{c.layer} still improves by {abs(c.relative_change):.1%} of its decrease in "
+             "training" for c in improving]
+    parts += [f"{c.layer} rises by {abs(c.relative_change):.1%} of its decrease in training"
+              for c in rising]
     if short:
         parts.append(f"too few steps to judge {', '.join(short)}")
-    rising = any(c.state == "rising" for c in moving)
-    advice = ("A rising loss: lower the learning rate." if rising else
-              "Train longer (resume the run) before reading the other diagnostics.")
-    return Verdict("Optimisation", "bad" if rising else "warn",
-                   "; ".join(parts) + f" over the last {window} steps (10 %).", advice)
+    finding = "; ".join(parts) + f" over the last {window} steps (10 %)"
+    trade_off = rising and total is not None and total.state != "rising"
+    if trade_off:
+        finding += ", while the total loss does not rise"
+    if rising and not trade_off:
+        return Verdict("Optimisation", "bad", finding + ".", "A rising loss: lower the "
+                       "learning rate of the rising layers.")
+    advice = "Train longer (resume the run) before reading the other diagnostics." \
+        if improving or short else ""
+    if trade_off:
+        advice += (" A layer's term rising while the total does not is a trade-off between "
+                   "the terms of one objective (e.g. a KL growing as its layer gets used); "
+                   "if the layers are trained by separate objectives, lower its learning "
+                   "rate.")
+    return Verdict("Optimisation", "warn", finding + ".", advice.strip())

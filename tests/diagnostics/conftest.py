@@ -47,8 +47,9 @@ def report_model(problem):
     return model, guide_for
 
 
-def conjugate_vsbc(shift=0.0, num_replications=60):
-    """VSBC of the exact posterior of a normal mean, shifted by ``shift`` posterior sds."""
+def conjugate_vsbc(shift=0.0, scale=1.0, num_replications=60):
+    """VSBC of the exact posterior of a normal mean, shifted by ``shift`` posterior sds
+    and with ``scale`` times its sd."""
     problem = NormalMeans(dim=1, num_data=5, prior_scale=1.0)
 
     def fit(model, y):
@@ -58,7 +59,7 @@ def conjugate_vsbc(shift=0.0, num_replications=60):
 
         def guide(y):
             with pyro.plate("mu_groups", 1):
-                pyro.sample("mu", dist.Normal(loc, problem.post_scale))
+                pyro.sample("mu", dist.Normal(loc, scale * problem.post_scale))
 
         return guide
 
