@@ -6,9 +6,9 @@ window is compared with the layer's whole decrease in training (the mean loss of
 first window minus that of the last): the share of the decrease still being made at the
 end, free of the arbitrary level of the loss (a KL or a data-set-sized likelihood).
 Its ratio to its own standard error says whether that movement stands out of the
-minibatch noise. A layer has converged when the share is below ``tolerance`` or the
-change is not significant (|z| < 2); otherwise it is still improving (falling loss) or
-rising.
+minibatch noise. A layer has converged when the share is below ``tolerance``; its
+change is within the noise when it is larger but not significant (|z| < 2); otherwise
+it is still improving (falling loss) or rising.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class LayerConvergence(NamedTuple):
         the layer's whole decrease in training (negative: falling; the mean absolute loss
         stands in when the loss did not decrease); ``NaN`` with too few steps.
     :ivar float z: that change over its standard error.
-    :ivar str state: ``"converged"``, ``"improving"``, ``"rising"`` or
+    :ivar str state: ``"converged"``, ``"within noise"``, ``"improving"``, ``"rising"`` or
         ``"too few steps"``.
     """
 
@@ -82,8 +82,10 @@ def convergence(history, fraction=0.1, tolerance=0.01):
         scale = max(scale, np.finfo(float).tiny)
         relative = change / scale
         z = change / se if se > 0 else math.copysign(math.inf, change) if change else 0.0
-        if abs(relative) < tolerance or abs(z) < 2:
+        if abs(relative) < tolerance:
             state = "converged"
+        elif abs(z) < 2:
+            state = "within noise"
         else:
             state = "improving" if change < 0 else "rising"
         out.append(LayerConvergence(str(layer), values.size, window, relative, z, state))

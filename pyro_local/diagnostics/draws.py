@@ -63,6 +63,7 @@ class Draws(NamedTuple):
     :ivar dict facts: site name -> facts read from the model's distribution
         (:func:`~pyro_local.diagnostics.site_summary.site_facts`).
     :ivar dict latent_sizes: layer -> number of latent elements per draw.
+    :ivar str device: the device the model ran on.
     """
 
     latent: dict
@@ -78,6 +79,7 @@ class Draws(NamedTuple):
     thin: int
     facts: dict
     latent_sizes: dict
+    device: str = "cpu"
 
 
 def _plate_names(site, batch_rank):
@@ -181,6 +183,8 @@ class _Recorder:
             if is_latent(site):
                 self.latent_sizes[site_layers[name]] += self.shapes[name].numel()
 
+        values = [s["value"] for s in model.nodes.values() if s["type"] == "sample"]
+        self.device = str(values[0].device) if values else "cpu"
         self.latent = {n: [] for n in self.kept}
         self.moments = {n: Moments() for n in self.summarised}
         self.latent_subset = {n: [] for n in self.summarised}
@@ -258,6 +262,7 @@ class _Recorder:
             thin=self.thin,
             facts=self.facts,
             latent_sizes=self.latent_sizes,
+            device=self.device,
         )
 
 

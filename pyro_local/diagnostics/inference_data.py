@@ -33,7 +33,10 @@ chain per fit:
     ``loss`` with dims ``(chain, layer, step)``: each layer's negative local ELBO at each
     optimisation step, as the engine recorded it (``NaN`` pads shorter runs).
 
-Each site's variables carry what the model's distribution says of it as attributes:
+The attribute ``provenance`` (JSON) records the library's version and commit, the date
+and the device of the export (:func:`~pyro_local.diagnostics.provenance.provenance`); a
+run's own record can replace it. Each site's variables carry what the model's
+distribution says of it as attributes:
 ``distribution`` (its class name) and, for latent sites whose prior mean and standard
 deviation are the same for every element, ``prior_mean`` and ``prior_sd``.
 Dimensions are named after the model's plates; other dimensions are called
@@ -53,6 +56,7 @@ import numpy as np
 import pyro_local
 
 from .draws import collect_draws
+from .provenance import PROVENANCE_ATTR, provenance
 from .site_summary import STATISTICS
 
 __all__ = ["concat_fits", "draws_to_inference_data", "load_netcdf", "save_netcdf",
@@ -233,6 +237,7 @@ def draws_to_inference_data(draws, *, history=None, dims=None, coords=None, attr
         "inference_library": "pyro",
         "num_draws": draws.num_samples,
         "thin": draws.thin,
+        PROVENANCE_ATTR: json.dumps(provenance(device=draws.device)),
     }
     meta.update(_check_attrs(attrs or {}))
     return az.InferenceData(attrs=meta, **datasets)

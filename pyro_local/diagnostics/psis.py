@@ -25,13 +25,14 @@ variables has no ratio to judge and is listed apart.
 from __future__ import annotations
 
 import enum
+import json
 import math
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["GOOD_KHAT", "KhatReading", "PSISResult", "VariationalKhat", "khat_threshold",
-           "psis", "psis_khat", "psis_many", "variational_khat"]
+__all__ = ["GOOD_KHAT", "HIGH_DIMENSION", "KhatReading", "PSISResult", "VariationalKhat",
+           "khat_threshold", "psis", "psis_khat", "psis_many", "variational_khat"]
 
 #: arviz's tail fit needs more than 4 tail draws, which it only takes from 21 draws on.
 MIN_DRAWS = 21
@@ -39,6 +40,9 @@ MIN_DRAWS = 21
 GOOD_KHAT = 0.5
 #: Log ratios closer than this to each other count as tied (rounding of log densities).
 TIE_TOLERANCE = 1e-6
+#: From this many latent dimensions on, a large k-hat is expected of any tractable guide
+#: (see :mod:`pyro_local.diagnostics.verdicts`).
+HIGH_DIMENSION = 1000
 
 
 def khat_threshold(num_draws=None):
@@ -98,6 +102,7 @@ class PSISResult(NamedTuple):
     :ivar float ess: effective sample size of the smoothed weights, 1 / sum(w^2).
     :ivar int num_draws: number of draws.
     :ivar str note: what was special about this case, or ``""``.
+    :ivar int dimension: latent elements per draw behind the ratios, when known.
     """
 
     khat: float
@@ -105,6 +110,7 @@ class PSISResult(NamedTuple):
     ess: float
     num_draws: int
     note: str = ""
+    dimension: int | None = None
 
     @property
     def threshold(self):
@@ -116,7 +122,14 @@ class PSISResult(NamedTuple):
             f"k-hat = {self.khat:.2f} ({self.reading.value}); ESS {self.ess:.0f} of "
             f"{self.num_draws} draws. {self.reading.describe(self.num_draws)}"
         )
-        return f"{text} {self.note}" if self.note else text
+        if self.note:
+            text = f"{text} {self.note}"
+        if (self.reading is KhatReading.UNRELIABLE and self.dimension is not None
+                and self.dimension >= HIGH_DIMENSION):
+            text += (f" Over {self.dimension:,} latent dimensions this is expected of any "
+                     "tractable guide and does not say whether the fit is useful; judge it "
+                     "by its predictive checks.")
+        return text
 
 
 class VariationalKhat(NamedTuple):
@@ -300,5 +313,10 @@ def variational_khat(idata, chain=None):
             names.append(str(layer))
             rows.append(stats["log_weight_layer"].sel(layer=layer).values)
     _, results = psis_many(np.stack(rows))
+    sizes = json.loads(stats.attrs.get("latent_sizes", "{}"))
+    dims = [stats.attrs.get("latent_dimension")] + [sizes.get(n) for n in names]
+    results = [r._replace(dimension=None if d is None else int(d))
+               for r, d in zip(results, dims, strict=True)]
     return VariationalKhat(results[0], dict(zip(names, results[1:], strict=True)),
                            tuple(without))
+

@@ -78,7 +78,8 @@ def history_section(history):
         "<p>Each layer's loss (negative local ELBO) at each optimisation step. The shaded "
         "steps are the last 10 % (at least 10), over which a fitted line tests whether "
         "the loss still moves: a layer has converged when its change there is under 1 % "
-        "of its whole decrease in training, or not significant (|z| &lt; 2).</p>"
+        "of its whole decrease in training; a larger change that is not significant "
+        "(|z| &lt; 2) is within the minibatch noise.</p>"
         + figure_html(figures.plot_history(loss.values, layers, window),
                       "per-layer loss curves")
         + table_html(("fit", "layer", "steps", "first loss", "last loss",

@@ -84,7 +84,7 @@ def held_out_sections(held_out):
     sections, verdicts = [performance, reliability], [predictive, calibration]
     aurocs = ood_scores(held_out)
     if aurocs:
-        ood = ood_verdict({k: v["entropy"] for k, v in aurocs.items()})
+        ood = ood_verdict(aurocs)
         rows = [(k, fmt(v["entropy"], 4), fmt(v["mutual_information"], 4))
                 for k, v in aurocs.items()]
         scores = {"held-out": held_out["entropy"].values}

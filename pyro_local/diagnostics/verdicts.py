@@ -23,13 +23,11 @@ from dataclasses import dataclass
 import torch
 
 from .calibration import calibration_gap, negative_log_likelihood, reliability_diagram
-from .psis import GOOD_KHAT, KhatReading
+from .psis import GOOD_KHAT, HIGH_DIMENSION, KhatReading
 
 __all__ = ["HIGH_DIMENSION", "Verdict", "calibration_verdict", "fit_verdict", "ood_verdict",
            "optimisation_verdict", "predictive_verdict"]
 
-#: Latent dimension from which a large k-hat is expected of any tractable guide.
-HIGH_DIMENSION = 1000
 #: Conventional AUROC readings for out-of-distribution detection.
 AUROC_GOOD, AUROC_POOR = 0.8, 0.6
 #: ECE above this is called large (a convention: a few percent is common).
@@ -138,23 +136,33 @@ def calibration_verdict(probs, labels, num_bins=15):
 
 
 def ood_verdict(aurocs):
-    """Out-of-distribution detection by predictive entropy, per OOD set.
+    """Out-of-distribution detection per OOD set, by the better of two uncertainty
+    scores: the predictive entropy and its epistemic part, the mutual information.
 
-    :param dict aurocs: set name -> AUROC of telling it from held-out inputs.
+    :param dict aurocs: set name -> ``{"entropy": auroc, "mutual_information": auroc}``
+        of telling it from held-out inputs (a plain number stands for the entropy's).
     :rtype: Verdict
     """
     def reading(a):
         return "good" if a >= AUROC_GOOD else "poor" if a < AUROC_POOR else "fair"
 
-    parts = [f"{name} AUROC {a:.3f} ({reading(a)})" for name, a in aurocs.items()]
-    worst = min(aurocs.values())
+    names = {"entropy": "predictive entropy", "mutual_information": "mutual information"}
+    parts, best = [], []
+    for name, scores in aurocs.items():
+        scores = scores if isinstance(scores, dict) else {"entropy": scores}
+        score, value = max(scores.items(), key=lambda kv: kv[1])
+        best.append(value)
+        others = ", ".join(f"{names[k]} {v:.3f}" for k, v in scores.items() if k != score)
+        parts.append(f"{name} AUROC {value:.3f} by {names[score]} ({reading(value)}"
+                     + (f"; {others}" if others else "") + ")")
+    worst = min(best)
     status = "ok" if worst >= AUROC_GOOD else "bad" if worst < AUROC_POOR else "warn"
     advice = "" if status == "ok" else (
-        "Predictive entropy separates these inputs weakly; mutual information (the "
-        "epistemic part) or a richer posterior may do better.")
+        "These inputs are not told apart well; a posterior with more weight uncertainty "
+        "where there are no data (a wider prior, a richer guide) may do better.")
     return Verdict("Out-of-distribution detection", status,
-                   "by predictive entropy: " + "; ".join(parts)
-                   + f" (0.5 is chance; {AUROC_GOOD} and above read good).", advice)
+                   "; ".join(parts) + f" (0.5 is chance; {AUROC_GOOD} and above read good).",
+                   advice)
 
 
 def optimisation_verdict(layers, total=None):
@@ -172,10 +180,14 @@ def optimisation_verdict(layers, total=None):
     improving = [c for c in layers if c.state == "improving"]
     rising = [c for c in layers if c.state == "rising"]
     window = max((c.window for c in layers), default=0)
+    noisy = [c for c in layers if c.state == "within noise"]
     if not improving and not rising and not short:
-        return Verdict("Optimisation", "ok",
-                       f"every layer converged: over the last {window} steps its loss moved "
-                       "by less than 1 % of its decrease in training, or not significantly.")
+        finding = (f"every layer converged: over the last {window} steps its loss moved by "
+                   "less than 1 % of its decrease in training")
+        if noisy:
+            finding += ", or not significantly (" + ", ".join(
+                f"{c.layer} {c.relative_change:+.1%}, z = {c.z:.1f}" for c in noisy) + ")"
+        return Verdict("Optimisation", "ok", finding + ".")
     parts = [f"{c.layer} still improves by {abs(c.relative_change):.1%} of its decrease in "
              "training" for c in improving]
     parts += [f"{c.layer} rises by {abs(c.relative_change):.1%} of its decrease in training"

@@ -130,6 +130,13 @@ def test_ood_verdict_takes_the_worst_set(aurocs, status):
     assert all(f"{a:.3f}" in verdict.finding for a in aurocs.values())
 
 
+def test_ood_verdict_reads_the_better_score_of_each_set():
+    verdict = ood_verdict({"far": {"entropy": 0.55, "mutual_information": 0.85}})
+    assert verdict.status == "ok"
+    assert "far AUROC 0.850 by mutual information (good; predictive entropy 0.550)" in \
+        verdict.finding
+
+
 def test_optimisation_verdict_on_known_curves():
     rng = np.random.default_rng(0)
     steps = np.arange(2000)
