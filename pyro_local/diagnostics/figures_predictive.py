@@ -152,7 +152,10 @@ def plot_ppc(name, observed, replicated, max_replicates=30):
     replicated = np.asarray(replicated, dtype=float).reshape(len(replicated), -1)
     pooled = np.concatenate([observed, replicated.ravel()])
     pooled = pooled[np.isfinite(pooled)]
-    bins = np.histogram_bin_edges(pooled, bins=min(40, max(10, observed.size // 5)))
+    if np.all(pooled == np.round(pooled)) and np.ptp(pooled) <= 50:
+        bins = np.arange(pooled.min() - 0.5, pooled.max() + 1.5)  # one bin per integer
+    else:
+        bins = np.histogram_bin_edges(pooled, bins=min(40, max(10, observed.size // 5)))
     fig, (ax,) = new_figure(width=6.0, height=3.0)
     step = max(1, len(replicated) // max_replicates)
     for i, rep in enumerate(replicated[::step]):
