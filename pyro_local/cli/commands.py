@@ -110,7 +110,8 @@ def _report_data(cfg, built, train_data, test, sizes, progress):
 
     from .. import diagnostics as diag
 
-    idata = az.InferenceData()
+    # A network without weight posteriors has only its history and held-out predictions.
+    idata = az.InferenceData(optimization_history=diag.history_dataset(built.svi.history))
     draws, n = sizes["report draws"], sizes["report training points"]
     if built.guide is not None:
         idata = diag.to_inference_data(
@@ -175,7 +176,8 @@ def report(run: RunDir, progress: bool = True, draws: int | None = None,
 
 def report_file(path, out=None):
     """The report of an InferenceData netCDF file (written by a run, or by
-    :func:`pyro_local.diagnostics.save_netcdf`), beside it or at ``out``.
+    :func:`pyro_local.diagnostics.save_netcdf`), beside it (a run's ``report.html`` for
+    its ``inference_data.nc``, else the file's name with ``.html``) or at ``out``.
 
     :returns: the report's path.
     """
@@ -190,7 +192,10 @@ def report_file(path, out=None):
         idata = diag.load_netcdf(path)
     except (OSError, ValueError) as e:
         raise UsageError(f"--run {path}: not an InferenceData netCDF file ({e})") from None
-    out = Path(out) if out else path.with_suffix(".html")
+    if out is None:  # a run's inference_data.nc: its report.html; else FILE.html
+        out = path.parent / "report.html" if path.name == run_record.IDATA else \
+            path.with_suffix(".html")
+    out = Path(out)
     return diag.write_report(out, diag.build_report(idata, title=f"pyro-local report: "
                                                                  f"{path.name}"))
 

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "or of an InferenceData netCDF file")
     p.add_argument("--run", required=True,
                    help="a run folder written by `train` (report.html and inference_data.nc "
-                        "are written into it), or an InferenceData .nc file")
+                        "are written into it), a folder holding only inference_data.nc, or "
+                        "an InferenceData .nc file")
     p.add_argument("--draws", type=_positive_int, default=None,
                    help="posterior draws for k-hat, LOO and the predictive checks (default: "
                         "the run's report_draws)")
@@ -145,8 +146,14 @@ def run(argv=None) -> int:
         _print_metrics(commands.evaluate(RunDir(args.run)))
         return 0
     if args.command == "report":
-        if args.run.endswith(".nc"):
-            print(f"report: {commands.report_file(args.run, args.out)}")
+        from pathlib import Path
+
+        from .run_record import IDATA
+
+        saved = Path(args.run) / IDATA  # a folder written by Python code: its data alone
+        if args.run.endswith(".nc") or (saved.is_file() and not RunDir(args.run).config.exists()):
+            nc = args.run if args.run.endswith(".nc") else saved
+            print(f"report: {commands.report_file(nc, args.out)}")
             return 0
         if args.out is not None:
             raise UsageError("--out: only for a .nc file; a run folder's report is "

@@ -4,7 +4,10 @@ provenance and the configuration the run used, and a netCDF file reports on its 
 import json
 import re
 
+import pyro
+import pyro.distributions as dist
 import pytest
+import torch
 
 from pyro_local import diagnostics as D
 
@@ -67,3 +70,36 @@ def test_report_of_a_file_that_is_not_netcdf(tmp_path, capsys):
     assert code == 2 and "not an InferenceData netCDF file" in output.err
     code, output = cli("report", "--run", str(tmp_path / "none.nc"), capsys=capsys)
     assert code == 2 and "no such file" in output.err
+
+
+def test_report_of_a_network_without_weight_posteriors(tmp_path):
+    # A locally trained deterministic network: held-out checks and its loss history,
+    # and the contents say why the posterior's sections are absent.
+    run = tmp_path / "conv"
+    args = [a for a in SMALL if a not in ("--hidden", "16")]
+    assert cli("train", "--out", str(run), "--model", "local-smallconv", *args)[0] == 0
+    assert cli("report", "--run", str(run), "--test-points", "200")[0] == 0
+    page = (run / "report.html").read_text()
+    sections = re.findall(r'<section id="([^"]+)">', page)
+    assert sections[:4] == ["summary", "held-out-predictions", "calibration",
+                            "out-of-distribution-detection"]
+    assert "optimisation" in sections and "pareto-k-hat" not in sections
+    assert "Pareto k-hat: not in this report" in page
+    assert D.load_netcdf(run / "inference_data.nc").held_out.sizes["point"] == 200
+
+
+def test_report_of_a_folder_written_by_python(tmp_path, capsys):
+    # A folder holding only an InferenceData, as Python code writes it.
+    def model(y):
+        mu = pyro.sample("mu", dist.Normal(0.0, 1.0))
+        with pyro.plate("data", 5):
+            pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+    def guide(y):
+        pyro.sample("mu", dist.Normal(0.1, 0.4))
+
+    D.save_netcdf(D.to_inference_data(model, guide, torch.zeros(5), num_samples=50),
+                  tmp_path / "inference_data.nc")
+    code, output = cli("report", "--run", str(tmp_path), capsys=capsys)
+    assert code == 0, output.err
+    assert '<section id="summary">' in (tmp_path / "report.html").read_text()
