@@ -35,7 +35,7 @@ import warnings
 
 import numpy as np
 
-from .psis import KhatReading, psis_many, select_chain
+from .psis import KhatReading, khat_threshold, psis_many, select_chain
 
 __all__ = ["IMPORTANCE", "PLUG_IN", "loo_from_arrays", "variational_loo"]
 
@@ -118,7 +118,7 @@ def _loo(log_joint, log_q, log_lik_da, method):
     def array(x, name):
         return xr.DataArray(x.reshape(shape), dims=obs_dims, coords=coords, name=name)
 
-    good_k = min(1 - 1 / np.log10(num_draws), 0.7)  # ArviZ's, as in arviz.loo
+    good_k = khat_threshold(num_draws)
     note = ("PSIS-LOO of the exact posterior, reached from the guide's draws by importance "
             "sampling (Magnusson et al. 2019).")
     if degenerate:
