@@ -126,8 +126,10 @@ def weight_section(idata):
         "<p>Posterior standard deviation of each weight matrix's entries (root mean square "
         "over each row, i.e. input unit, and over each column, i.e. output unit), sorted; "
         "the dotted lines are the prior's. A spectrum far below its prior line is a layer "
-        "the data informed; one on its line, a layer left at its prior. The KL column is "
-        "the mean KL of each entry's marginal from the prior.</p>" + sentences
+        "whose posterior is much narrower than its prior (informed by the data, or not yet "
+        "moved from a narrow initialisation: see the optimisation); one on its line, a "
+        "layer left at its prior's spread. The KL column is the mean KL of each entry's "
+        "marginal from the prior.</p>" + sentences
         + figure_html(figures.plot_scale_spectra(spectra, priors),
                       "posterior weight scales against the prior")
         + table_html(("site", "shape", "prior sd", "median posterior sd",
