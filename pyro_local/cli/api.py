@@ -47,9 +47,16 @@ def evaluate(run) -> dict:
     return commands.evaluate(RunDir(run))
 
 
-def report(run) -> dict:
-    """Writes ``report.html`` in folder ``run``; returns the test metrics."""
-    return commands.report(RunDir(run), progress=False)
+def report(run, *, draws: int | None = None, points: int | None = None,
+           test_points: int | None = None, progress: bool = False) -> dict:
+    """
+    Writes ``report.html`` and ``inference_data.nc`` in folder ``run``, as
+    ``pyro-local report --run RUN --draws ... --points ... --test-points ...`` does;
+    returns the held-out metrics (``None`` for a model without test data). The report
+    of an InferenceData alone is :func:`pyro_local.diagnostics.build_report`.
+    """
+    return commands.report(RunDir(run), progress=progress, draws=draws, points=points,
+                           test_points=test_points)
 
 
 def save_run(out, svi, model: str, epochs: int, **flags) -> RunDir:

@@ -6,61 +6,58 @@ import torch
 
 from .config import RunConfig
 
+#: Inputs per call of a classifier's ``predict`` in the report (one progress step each).
+CHUNK = 500
 
-def _test_metrics(cfg: RunConfig, built, test):
-    """Posterior predictive draws on the test set and on out-of-distribution images
-    (the first 2000 test images flipped, and noise), and their metrics."""
-    from ..diagnostics import classifier_metrics, ood_images
 
-    images, labels = test
-    ood = ood_images(images[:2000], seed=cfg.seed)
-    draws = built.predict(images, cfg.num_samples)
-    ood_draws = {name: built.predict(x, cfg.num_samples) for name, x in ood.items()}
-    return draws, ood_draws, classifier_metrics(draws, labels, ood_draws)
+def _predict(built, x, num_samples, bar=None):
+    """``built.predict`` in chunks of :data:`CHUNK` inputs, advancing ``bar``."""
+    out = []
+    for start in range(0, len(x), CHUNK):
+        out.append(built.predict(x[start : start + CHUNK], num_samples))
+        if bar is not None:
+            bar.update(min(CHUNK, len(x) - start))
+    return torch.cat(out, 1)
+
+
+def _held_out_draws(cfg: RunConfig, built, test, ood_points, progress=False):
+    """Posterior predictive draws on the test images and on two out-of-distribution
+    sets made from the first ``ood_points`` of them (flipped, and noise)."""
+    from tqdm.auto import tqdm
+
+    from ..diagnostics import ood_images
+
+    images, _ = test
+    ood = ood_images(images[:ood_points], seed=cfg.seed)
+    total = len(images) + sum(len(x) for x in ood.values())
+    with torch.no_grad(), tqdm(total=total, unit="image", desc="held-out predictions",
+                               disable=not progress, leave=False) as bar:
+        draws = _predict(built, images, cfg.num_samples, bar)
+        ood_draws = {name: _predict(built, x, cfg.num_samples, bar) for name, x in ood.items()}
+    return draws, ood_draws
 
 
 def classifier_hooks(cfg: RunConfig, built):
     """
-    ``(evaluate, report)`` of a built-in classifier. ``evaluate(test)``: accuracy,
-    NLL, ECE, Brier and OOD AUROC on the test set. ``report(train, test, metrics)``:
-    the keywords of :func:`~pyro_local.diagnostics.build_report`: PSIS k-hat and LOO
-    from posterior draws on up to ``report_points`` training examples, calibration
-    and out-of-distribution detection on the test set, weight-posterior scale spectra.
-    The two share one set of predictive draws.
+    ``(evaluate, report)`` of a built-in classifier (see
+    :class:`~pyro_local.cli.jobs.Job`). ``evaluate(test)``: accuracy, NLL, ECE, Brier
+    and OOD AUROC on the test set (OOD sets from its first 2000 images).
+    ``report(idata, test, sizes, progress)``: the same metrics, and the held-out
+    predictions stored as ``idata``'s ``held_out`` group (calibration, per-class
+    checks and OOD detection in the report; OOD sets from half as many images).
     """
-    cache = {}
-
-    def predictions(test):
-        if cache.get("test") is not test:
-            with torch.no_grad():
-                cache["test"], cache["result"] = test, _test_metrics(cfg, built, test)
-        return cache["result"]
+    from ..diagnostics import add_held_out, classifier_metrics
 
     def evaluate(test):
-        return predictions(test)[2]
+        draws, ood_draws = _held_out_draws(cfg, built, test, 2000)
+        return classifier_metrics(draws, test[1], ood_draws)
 
-    def report(train, test, metrics):
-        from .. import diagnostics as diag
-
-        draws, ood_draws, _ = predictions(test)
-        probs = draws.double().mean(0)
-        entropy_in = diag.predictive_entropy(probs)[:2000].cpu()
-        entropy_out = diag.predictive_entropy(ood_draws["flipped"].double().mean(0)).cpu()
-        idata = None
-        if built.guide is not None:
-            n = min(cfg.report_points, len(train[1]))
-            idata = diag.to_inference_data(
-                built.model, built.guide, train[0][:n], train[1][:n],
-                num_samples=cfg.report_draws, obs_sites=[built.label_site],
-                history=built.svi.history,
-            )
-        return {
-            "idata": idata,
-            "history": None if idata is not None else built.svi.history,
-            "calibration": diag.calibration_summary(probs.cpu(), test[1].cpu()),
-            "ood": (entropy_in, entropy_out,
-                    "predictive entropy (nats), test images vs flipped"),
-            "weight_scales": built.weight_scales() if built.weight_scales else None,
-        }
+    def report(idata, test, sizes, progress):
+        images, labels = test
+        sizes["report OOD points"] = ood_points = max(1, len(labels) // 2)
+        draws, ood_draws = _held_out_draws(cfg, built, test, ood_points, progress)
+        add_held_out(idata, draws, labels, ood_draws,
+                     name=f"first {len(labels)} {cfg.dataset} test images")
+        return classifier_metrics(draws, labels, ood_draws), {}
 
     return evaluate, report

@@ -6,17 +6,21 @@ writes there; these functions are also the Python API (``pyro_local.cli``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from .. import data as D
 from ..infer import checkpoint as ckpt
+from . import run_record
 from .config import RESUMABLE_FIELDS, RunConfig, flag, resolve_device, show
 from .errors import UsageError
 from .jobs import build_job, check_flags, first_batch, load_checkpoint, model_fields
+from .report_data import TEST_POINTS
 from .run_dir import RunDir
 
 
@@ -105,7 +109,8 @@ def train(run: RunDir, flags: dict, resume: bool = False, progress: bool = True,
             notify(f"removed {len(removed)} temporary file(s) a killed run left in {run.path}")
         cfg, extra = settle_config(run, flags, resume, notify)
         check_flags(cfg, flags)
-        job = build_job(cfg, resolve_device(cfg.device))
+        device = resolve_device(cfg.device)
+        job = build_job(cfg, device)
         loader = D.TensorLoader(*job.train, batch_size=cfg.batch_size, seed=cfg.seed,
                                 transform=job.transform)
         if extra is not None:
@@ -117,59 +122,151 @@ def train(run: RunDir, flags: dict, resume: bool = False, progress: bool = True,
                                  checkpoint_every=cfg.checkpoint_every,
                                  resume=extra is not None, progress=progress,
                                  extra={"config": cfg.to_dict()})
-    last = {k: v[-1] for k, v in result.history.items() if v}
-    return {"steps": result.steps, "epochs": result.epochs, "resumed": result.resumed,
-            "seconds": time.perf_counter() - start, "final_layer_losses": last}
+        last = {k: v[-1] for k, v in result.history.items() if v}
+        out = {"steps": result.steps, "epochs": result.epochs, "resumed": result.resumed,
+               "seconds": time.perf_counter() - start, "final_layer_losses": last}
+        run_record.record_session(run, device, out)
+    return out
 
 
 def _restore(run: RunDir):
+    """The run's configuration, its job with the checkpoint loaded, the checkpoint's
+    ``extra`` and the device."""
     cfg = run.read_config()
     path = run.require_checkpoint()
-    _checked_extra(run, cfg)
-    job = build_job(cfg, resolve_device(cfg.device))
+    extra = _checked_extra(run, cfg)
+    device = resolve_device(cfg.device)
+    job = build_job(cfg, device)
     load_checkpoint(job, path, first_batch(job, cfg))
     job.eval()
-    return cfg, job
+    return cfg, job, extra, device
 
 
-def _metrics(cfg: RunConfig, job, test) -> dict:
+def _test(job) -> tuple:
+    test = job.test()
+    if test is None:
+        raise UsageError("the model's factory gives no test data (ModelSpec.test)")
+    return test
+
+
+def _metrics(cfg: RunConfig, test, metrics: dict) -> dict:
     used = model_fields(cfg)
     head = {"model": cfg.recipe}
     if used is None or "dataset" in used:
         head["dataset"] = cfg.dataset
     head.update(test_size=len(test[0]), num_samples=cfg.num_samples)
-    with torch.no_grad():
-        return {**head, **job.evaluate(test)}
+    return {**head, **metrics}
 
 
 def evaluate(run: RunDir) -> dict:
     """Test-set metrics of a trained run, written to ``metrics.json``."""
     with run.lock("evaluate", create=False):
-        cfg, job = _restore(run)
-        metrics = _metrics(cfg, job, job.test())
+        cfg, job, _, _ = _restore(run)
+        test = _test(job)
+        with torch.no_grad():
+            metrics = _metrics(cfg, test, job.evaluate(test))
         run.write_text(run.metrics, json.dumps(metrics, indent=1))
     return metrics
 
 
-def report(run: RunDir, progress: bool = True) -> dict:
+def _epochs_done(extra: dict, steps: int, steps_per_epoch: int) -> float:
+    """The epochs the checkpoint's position stands for (its steps when it has none)."""
+    if "epoch" in extra:
+        return int(extra["epoch"]) + int(extra.get("batch", 0)) / steps_per_epoch
+    return steps / steps_per_epoch
+
+
+def report(run: RunDir, progress: bool = True, draws: int | None = None,
+           points: int | None = None, test_points: int | None = None) -> dict:
     """
-    The run's HTML report (``report.html``): per-layer ELBO curves, PSIS k-hat and
-    LOO from posterior draws on up to ``report_points`` training examples, the
-    model's own sections (calibration and out-of-distribution detection for the
-    classifiers, sparsity for the rectified hierarchy), and the configuration.
+    The run's HTML report (``report.html``) and its InferenceData
+    (``inference_data.nc``), written under the folder's lock: a summary of verdicts;
+    the held-out results on the first ``test_points`` test examples (a classifier's
+    predictions, calibration and out-of-distribution detection; another model's own
+    test metrics); posterior predictive checks, per-layer optimisation, PSIS k-hat and
+    LOO from ``draws`` posterior draws on ``points`` training examples; weight
+    posteriors against their priors and the sparsity of rectified latents, where the
+    model has them; provenance and the configuration the run used. ``draws`` and
+    ``points`` default to the run's ``report_draws`` and ``report_points``,
+    ``test_points`` to :data:`~pyro_local.cli.report_data.TEST_POINTS`.
+
+    :returns: the held-out metrics.
+    """
+    from .. import diagnostics as diag
+    from ..diagnostics.provenance import CONFIG_ATTR, PROVENANCE_ATTR, attach
+    from .report_data import fit_data, save_idata, test_subset
+
+    with run.lock("report", create=False):
+        cfg, job, extra, device = _restore(run)
+        fields, test = model_fields(cfg), job.test()
+        num_train = len(job.train[0])
+        sizes = {"train": num_train, "test": None if test is None else len(test[0]),
+                 "report draws": draws or cfg.report_draws,
+                 "report training points": min(points or cfg.report_points, num_train)}
+        idata = fit_data(job, sizes["report draws"], sizes["report training points"],
+                         cfg.seed, progress)
+        metrics, keywords = None, {}
+        if test is not None:  # a factory may give no test data: the fit alone
+            test = test_subset(test, test_points or TEST_POINTS)
+            sizes["report test points"] = len(test[0])
+            with torch.no_grad():
+                metrics, keywords = job.report(idata, test, sizes, progress)
+            metrics = _metrics(cfg, test, metrics)
+        sessions = run_record.read_sessions(run)
+        attach(idata, PROVENANCE_ATTR, diag.provenance(
+            dataset=cfg.dataset if fields is None or "dataset" in fields else None,
+            sizes={k: v for k, v in sizes.items() if v is not None}, device=device,
+            seed=cfg.seed,
+            training_seconds=sum(s.get("seconds", 0.0) for s in sessions) or None,
+            sessions=sessions or None))
+        steps, per_epoch = job.svi.step_count, -(-num_train // cfg.batch_size)
+        attach(idata, CONFIG_ATTR, run_record.used_config(
+            cfg, fields, steps=steps, epochs=_epochs_done(extra, steps, per_epoch),
+            device=device))
+        save_idata(idata, run_record.idata_path(run))
+        page = diag.build_report(idata, title=f"pyro-local run report: {cfg.recipe}",
+                                 **keywords)
+        run.write_text(run.report, page)
+    return metrics
+
+
+def netcdf_of(path) -> Path | None:
+    """The InferenceData file ``report`` reads for ``path``: ``path`` itself when it
+    names a ``.nc`` file, a folder's ``inference_data.nc`` when the folder is not a run
+    folder (Python code wrote only its data), else ``None`` (a run folder)."""
+    path = Path(path)
+    if path.suffix == ".nc":
+        return path
+    saved = run_record.idata_path(RunDir(path))
+    return saved if saved.is_file() and not RunDir(path).config.exists() else None
+
+
+def report_file(path, out=None) -> Path:
+    """The report of an InferenceData netCDF file (written by a run, or by
+    :func:`pyro_local.diagnostics.save_netcdf`), beside it (a run's ``report.html`` for
+    its ``inference_data.nc``, else the file's name with ``.html``) or at ``out``. A run
+    folder written into is locked while the report is written.
+
+    :returns: the report's path.
     """
     from .. import diagnostics as diag
 
-    with run.lock("report", create=False):
-        cfg, job = _restore(run)
-        test = job.test()
-        metrics = _metrics(cfg, job, test)
-        parts = job.report(job.train, test, metrics)
-        page = diag.build_report(
-            config={**cfg.to_dict(), "test metrics": metrics},
-            title=f"pyro-local run report: {cfg.recipe}", **parts)
-        run.write_text(run.report, page)
-    return metrics
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--run {path}: no such file")
+    if out is None:  # a run's inference_data.nc: its report.html; else FILE.html
+        out = path.parent / "report.html" if path.name == run_record.IDATA else \
+            path.with_suffix(".html")
+    folder = RunDir(Path(out).parent)
+    lock = folder.lock("report", create=False) if folder.config.is_file() else \
+        contextlib.nullcontext()
+    with lock:
+        try:
+            idata = diag.load_netcdf(path)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--run {path}: not an InferenceData netCDF file ({e})") from None
+        page = diag.build_report(idata, title=f"pyro-local report: {path.name}")
+        return folder.write_text(Path(out), page)
 
 
 #: The demo's configuration: a Bayesian MLP on the shipped subset.

@@ -69,8 +69,8 @@ class RunConfig:
     rule: str = "svp"
     latent_dims: list[int] = field(default_factory=lambda: [300, 200, 100, 50])
     num_samples: int = 20
-    report_draws: int = 200
-    report_points: int = 2000
+    report_draws: int = 100
+    report_points: int = 500
     checkpoint_every: int = 200
     options: dict = field(default_factory=dict)
 

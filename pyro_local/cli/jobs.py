@@ -33,17 +33,37 @@ DEFAULT_LR = 1e-3
 
 
 @dataclass
+class Posterior:
+    """
+    What a model's report draws from: its whole model and guide, the observed sites
+    whose pointwise log-likelihood it scores, and whether model and guide broadcast
+    over a leading sample dimension (then many draws are made at once).
+    """
+
+    model: Callable
+    guide: Callable
+    obs_sites: list | None = None
+    vectorized: bool = False
+
+
+@dataclass
 class Job:
     """
     A model ready to train or use.
 
     :param LocalSVI svi: its engine.
     :param tuple train: the training tensors (examples along the first dimension).
-    :param callable test: ``() -> tuple`` of test tensors.
+    :param callable test: ``() -> tuple`` of test tensors, or ``None`` (no test data).
     :param callable transform: applied to each training batch's first tensor.
     :param callable train_context: ``() -> context manager`` around training.
     :param callable evaluate: ``(test) -> {metric: value}``.
-    :param callable report: ``(train, test, metrics) -> {build_report keyword: value}``.
+    :param callable report: ``(idata, test, sizes, progress) -> (metrics, keywords)``:
+        adds what the held-out data ``test`` give to the report's InferenceData
+        ``idata``, may record the sizes it used in the dict ``sizes``, and returns the
+        test metrics and further keywords of
+        :func:`~pyro_local.diagnostics.build_report`.
+    :param Posterior posterior: what the report draws from, or ``None`` for a network
+        without latent variables to guide.
     """
 
     svi: LocalSVI
@@ -53,6 +73,7 @@ class Job:
     train_context: Callable
     evaluate: Callable
     report: Callable
+    posterior: Posterior | None = None
 
     def eval(self):
         for m in (self.svi.model, self.svi.guide):
@@ -126,16 +147,15 @@ def build_job(cfg: RunConfig, device: torch.device) -> Job:
     except (TypeError, ValueError) as e:
         raise UsageError(f"--model {cfg.recipe}: {e}") from None
     train = tuple(t.to(device) for t in spec.train)
+    evaluate = _spec_evaluate(spec, svi, cfg)
     return Job(svi, train, _test_data(spec, device), spec.transform, spec.train_context,
-               _spec_evaluate(spec, svi, cfg), _spec_report(spec, svi, cfg))
+               evaluate, _spec_report(spec, evaluate, train, cfg), _spec_posterior(spec, svi))
 
 
 def _test_data(spec: ModelSpec, device):
     def test():
         data = spec.test() if callable(spec.test) else spec.test
-        if data is None:
-            raise UsageError("the model's factory gives no test data (ModelSpec.test)")
-        return tuple(t.to(device) for t in data)
+        return None if data is None else tuple(t.to(device) for t in data)
 
     return test
 
@@ -160,30 +180,25 @@ def _spec_evaluate(spec: ModelSpec, svi: LocalSVI, cfg: RunConfig):
     return evaluate
 
 
-def _spec_report(spec: ModelSpec, svi: LocalSVI, cfg: RunConfig):
-    """The report's data: draws from the guide on up to ``report_points`` training
-    examples (transformed as in training) for k-hat and LOO, the history, and what
-    the spec's own ``report`` adds."""
+def _spec_posterior(spec: ModelSpec, svi: LocalSVI) -> Posterior | None:
+    model, guide = (svi.net.model, svi.net.guide) if svi.net is not None else (
+        svi.model, svi.guide)
+    if guide is None:
+        return None
+    return Posterior(model, guide, spec.obs_sites, spec.vectorized)
 
-    def report(train, test, metrics):
-        from .. import diagnostics as diag
 
-        parts = {"history": svi.history}
-        model, guide = (svi.net.model, svi.net.guide) if svi.net is not None else (
-            svi.model, svi.guide)
-        if guide is not None:
-            n = min(cfg.report_points, train[0].shape[0])
-            subset = [t[:n] for t in train]
-            if spec.transform is not None:
-                generator = torch.Generator(device=subset[0].device).manual_seed(cfg.seed)
-                subset[0] = spec.transform(subset[0], generator)
-            parts["idata"] = diag.to_inference_data(
-                model, guide, *subset, num_samples=cfg.report_draws,
-                obs_sites=spec.obs_sites, history=svi.history, parallel=spec.vectorized,
-                chunk_size=10 if spec.vectorized else None)
-        if spec.report is not None:
-            parts.update(spec.report(train, test, cfg.num_samples))
-        return parts
+def _spec_report(spec: ModelSpec, evaluate, train: tuple, cfg: RunConfig):
+    """The report's held-out part for a factory's model: its test metrics (kept in the
+    InferenceData, shown as a table) and the keywords the spec's own ``report`` adds."""
+
+    def report(idata, test, sizes, progress):
+        from ..diagnostics.provenance import METRICS_ATTR, attach
+
+        metrics = evaluate(test)
+        attach(idata, METRICS_ATTR, metrics)
+        keywords = dict(spec.report(train, test, cfg.num_samples)) if spec.report else {}
+        return metrics, keywords
 
     return report
 
@@ -202,8 +217,10 @@ def _recipe_job(cfg: RunConfig, device) -> Job:
 
     train = load("train")
     built = recipe.build(cfg, len(train[1]), device)
+    posterior = None if built.guide is None else Posterior(built.model, built.guide,
+                                                           [built.label_site])
     return Job(built.svi, train, lambda: load("test"), None, built.train_context,
-               *classifier_hooks(cfg, built))
+               *classifier_hooks(cfg, built), posterior)
 
 
 def first_batch(job: Job, cfg: RunConfig) -> tuple:

@@ -1,7 +1,8 @@
 """``pyro-local``: train, evaluate and report models from the shell.
 
 Every subcommand works on a run folder (``--out`` / ``--run``) holding
-``config.json``, ``checkpoint.pt``, ``metrics.json`` and ``report.html``. Bad
+``config.json``, ``checkpoint.pt``, ``provenance.json``, ``metrics.json``,
+``report.html`` and ``inference_data.nc`` (see :mod:`pyro_local.cli.run_dir`). Bad
 arguments, missing or damaged files are reported in one line (exit status 2); a
 training that diverges stops with one line naming the layer (exit status 1);
 SIGINT and SIGTERM stop it with the last checkpoint intact (exit status 130, 143).
@@ -18,6 +19,7 @@ from .. import __version__
 from .config import DEVICE_HELP, RunConfig
 from .errors import UsageError
 from .model_spec import parse_option
+from .report_data import TEST_POINTS
 from .run_dir import RunDir
 
 
@@ -130,8 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="test-set metrics of a trained run (metrics.json)")
     p.add_argument("--run", required=True, help="a run folder written by `train`")
 
-    p = sub.add_parser("report", help="write the HTML diagnostics report of a trained run")
-    p.add_argument("--run", required=True, help="a run folder written by `train`")
+    p = sub.add_parser("report", help="write the HTML diagnostics report of a trained run "
+                                      "or of an InferenceData netCDF file")
+    p.add_argument("--run", required=True,
+                   help="a run folder written by `train` or pyro_local.cli.save_run "
+                        "(report.html and inference_data.nc are written into it), a folder "
+                        "holding only inference_data.nc, or an InferenceData .nc file")
+    p.add_argument("--draws", type=_positive_int, default=None,
+                   help="posterior draws for k-hat, LOO and the predictive checks (default: "
+                        "the run's report_draws)")
+    p.add_argument("--points", type=_positive_int, default=None,
+                   help="training examples for k-hat, LOO and the predictive checks "
+                        "(default: the run's report_points)")
+    p.add_argument("--test-points", type=_positive_int, default=None,
+                   help="test examples for the held-out checks (default "
+                        f"{TEST_POINTS}); a classifier's out-of-distribution sets have half "
+                        "as many each")
+    p.add_argument("--out", default=None,
+                   help="where to write the report of a .nc file (default: beside it)")
 
     sub.add_parser("models", help="list the models `train` knows")
     return parser
@@ -201,8 +219,16 @@ def run(argv=None) -> int:
         _print_metrics(commands.evaluate(RunDir(args.run)))
         return 0
     if args.command == "report":
+        nc = commands.netcdf_of(args.run)  # a .nc file, or a folder of Python's data
+        if nc is not None:
+            print(f"report: {commands.report_file(nc, args.out)}")
+            return 0
+        if args.out is not None:
+            raise UsageError("--out: only for a .nc file; a run folder's report is "
+                             "written into the folder")
         run_dir = RunDir(args.run)
-        commands.report(run_dir, progress=progress)
+        commands.report(run_dir, progress=progress, draws=args.draws, points=args.points,
+                        test_points=args.test_points)
         print(f"report: {run_dir.report}")
         return 0
     raise AssertionError(args.command)  # argparse allows no other command

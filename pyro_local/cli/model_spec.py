@@ -89,7 +89,10 @@ class ModelSpec:
         trained model; default: the engine's per-layer loss on the test data.
     :param callable report: ``(train, test, num_samples) -> dict`` of further
         keyword arguments of :func:`pyro_local.diagnostics.build_report` (e.g.
-        ``{"sparsity": ...}``).
+        ``{"extra_sections": [...]}``); they are not kept in ``inference_data.nc``.
+        The report already shows the test metrics of ``evaluate`` and, from the
+        guide's draws, k-hat, LOO, predictive checks, weight posteriors and the
+        sparsity of rectified latents.
     :param list obs_sites: the observed sites whose pointwise log-likelihood the
         report uses (default: all observed sites).
     :param bool vectorized: model and guide broadcast over a leading sample

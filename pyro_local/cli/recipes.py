@@ -26,8 +26,6 @@ class Built:
     :param model: the whole network as a Pyro model (for the diagnostics), or ``None``.
     :param guide: its guide, or ``None`` when the network has no guided latents.
     :param str label_site: the observed site of the network's prediction.
-    :param callable weight_scales: ``() -> {layer: (row scales, column scales)}`` of
-        matrix-normal weight posteriors, or ``None``.
     """
 
     svi: LocalSVI
@@ -36,7 +34,6 @@ class Built:
     model: object = None
     guide: object = None
     label_site: str | None = None
-    weight_scales: Callable | None = None
 
     def eval(self):
         for m in (self.svi.model, self.svi.guide):
@@ -82,36 +79,20 @@ def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
         net = local_classifier_net(blocks, 10, num_data, guide_builder=builder).to(device)
         svi = LocalSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
         model, guide, last = net.model, net.guide, f"{net.names[-1]}.y"
-        guides = {name: net.stage_guide(name) for name in net.names}
     else:
         if cfg.mode != "fused":
             raise UsageError("--mode sequential needs --training local")
         model = BayesianClassifier(blocks, num_data).to(device)
         guide = builder(model)
         svi = LocalSVI(model, guide, optim_args={"lr": cfg.lr})
-        last, guides = "y", {"network": guide}
+        last = "y"
 
     def predict(x, num_samples):
         # LocalNet.guide runs the layers inside it: draws one at a time.
         return predictive_probs(model, guide, x, num_samples=num_samples,
                                 parallel=cfg.training == "global")
 
-    def weight_scales():
-        scales = {}
-        for layer, g in guides.items():
-            posteriors = getattr(g, "posteriors", None)
-            if posteriors is None:
-                continue
-            for name, module in posteriors.named_modules():
-                if hasattr(module, "distribution") and name:
-                    d = module.distribution()
-                    if hasattr(d, "row_scale"):
-                        label = name if layer == "network" else f"{layer}: {name}"
-                        scales[label] = (d.row_scale.detach().cpu(),
-                                         d.column_scale.detach().cpu())
-        return scales or None
-
-    return Built(svi, local_reparameterization, predict, model, guide, last, weight_scales)
+    return Built(svi, local_reparameterization, predict, model, guide, last)
 
 
 def _mlp_blocks(cfg):

@@ -2,7 +2,8 @@
 
 A run folder holds ``config.json`` (the :class:`~pyro_local.cli.config.RunConfig`),
 ``checkpoint.pt`` (the engine's state, with the configuration inside it),
-``metrics.json`` and ``report.html``, and ``.lock``. Every command that writes into
+``provenance.json`` (its training sessions), ``metrics.json``, ``report.html`` and
+``inference_data.nc`` (the report's data), and ``.lock``. Every command that writes into
 the folder holds an exclusive lock on ``.lock`` (``fcntl.flock``) while it runs, so a
 second writer is refused at once rather than mixing its files with the first's. The
 lock is released when the process ends, however it ends (the file stays; it is not

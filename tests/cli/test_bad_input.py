@@ -86,6 +86,16 @@ def test_bad_arguments(tmp_path, capsys, args, message):
     assert not out_dir.exists()  # nothing is created for a run refused at the start
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--points", "0"], "argument --points: expected a positive integer"),
+    (["--out", "elsewhere.html"], "--out: only for a .nc file"),
+])
+def test_bad_report_arguments(trained, capsys, args, message):
+    code, out = cli(capsys, "report", "--run", str(trained), *args)
+    assert_one_line_error(code, out, message)
+    assert not (trained / "report.html").exists()
+
+
 def test_out_is_a_file(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("mine")

@@ -86,7 +86,7 @@ def test_train_evaluate_report_and_resume(tmp_path, capsys):
     code, out = cli("report", "--run", str(run), capsys=capsys)
     assert code == 0, out.err
     page = (run / "report.html").read_text()
-    for heading in ("Optimisation history", "Pareto k-hat", "Calibration", "Weight posteriors"):
+    for heading in ("Summary", "Optimisation", "Pareto k-hat", "Calibration", "Weight posteriors"):
         assert heading in page
 
 

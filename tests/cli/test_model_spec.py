@@ -2,12 +2,14 @@
 hierarchy as a CLI model, and run folders written from Python."""
 
 import json
+import re
 import textwrap
 
 import pytest
 import torch
 
 from pyro_local import cli as api
+from pyro_local import diagnostics as D
 from pyro_local.cli.errors import UsageError
 from pyro_local.cli.main import main
 from pyro_local.infer import LocalSVI
@@ -69,6 +71,13 @@ FACTORY = textwrap.dedent('''
         return ModelSpec(net, train=(x, y), test=(x, y))
 
 
+    def without_test(*, seed, device):
+        """The regression with no held-out data."""
+        spec = regression(seed=seed, device=device)
+        spec.test = None
+        return spec
+
+
     def not_a_spec(*, seed):
         return "model"
 
@@ -111,7 +120,18 @@ def test_a_factory_trains_evaluates_and_reports(toy, tmp_path, capsys):
     assert metrics["test_loss"] == pytest.approx(sum(metrics["test_loss_layers"].values()))
     code, out = cli(capsys, "report", "--run", str(run))
     assert code == 0, out.err
-    assert "Optimisation history" in (run / "report.html").read_text()
+    page = (run / "report.html").read_text()
+    sections = re.findall(r'<section id="([^"]+)">', page)
+    # The factory's own test metrics, and what its guide's draws give.
+    for section in ("summary", "test-metrics", "posterior-predictive-checks", "optimisation",
+                    "pareto-k-hat", "leave-one-out-cross-validation", "posterior-summary"):
+        assert section in sections
+    config = dict(re.findall(r"<tr><td>([a-z_.]+)</td><td>([^<]*)</td></tr>",
+                             page.split('id="configuration"')[1]))
+    assert config["options.noise"] == "0.3" and config["epochs"] == "20"
+    assert "dataset" not in config and "hidden" not in config  # not the factory's
+    assert "test_loss" in json.loads(D.load_netcdf(run / "inference_data.nc").attrs[
+        "test_metrics"])
 
 
 def test_a_local_net_factory_trains_sequentially(toy, tmp_path, capsys):
@@ -126,6 +146,23 @@ def test_a_local_net_factory_trains_sequentially(toy, tmp_path, capsys):
     assert set(metrics["test_loss_layers"]) == {"l1", "l2"}
     code, out = cli(capsys, "report", "--run", str(run))
     assert code == 0 and (run / "report.html").is_file(), out.err
+    # No latent variables: a point estimate, reported as local-smallconv is.
+    sections = re.findall(r'<section id="([^"]+)">', (run / "report.html").read_text())
+    assert "optimisation" in sections and "test-metrics" in sections
+    assert "pareto-k-hat" not in sections
+
+
+def test_a_factory_without_test_data_is_reported_from_its_fit(toy, tmp_path, capsys):
+    run = tmp_path / "run"
+    code, out = cli(capsys, "train", "--model", "toy_models:without_test", "--out", str(run),
+                    "--epochs", "2", "--batch-size", "16", "--report-draws", "21")
+    assert code == 0, out.err
+    code, out = cli(capsys, "evaluate", "--run", str(run))
+    assert code == 2 and "gives no test data" in out.err
+    code, out = cli(capsys, "report", "--run", str(run))
+    assert code == 0, out.err
+    sections = re.findall(r'<section id="([^"]+)">', (run / "report.html").read_text())
+    assert "pareto-k-hat" in sections and "test-metrics" not in sections
 
 
 @pytest.mark.parametrize("args,message", [
@@ -172,6 +209,11 @@ def test_save_run_from_your_own_loop(toy, tmp_path, capsys):
                        options={"noise": 0.3})
     code, out = cli(capsys, "evaluate", "--run", str(run.path))
     assert code == 0, out.err
+    # Its report says the epochs the loop completed, not what its steps would make.
+    api.report(run.path, draws=21, test_points=8)
+    page = (run.path / "report.html").read_text()
+    assert "<tr><td>epochs</td><td>1</td></tr>" in page
+    assert "<tr><td>steps</td><td>10</td></tr>" in page
     # The CLI continues it from its epoch 1, with the steps taken in the loop.
     code, out = cli(capsys, "train", "--out", str(run.path), "--resume", "--epochs", "2")
     assert code == 0 and out.out.startswith("trained: 14 steps, 2 epochs"), out.out
@@ -202,6 +244,9 @@ def test_the_rectified_hierarchy_from_the_command_line(tmp_path, capsys):
     assert code == 0, out.err
     page = (run / "report.html").read_text()
     assert "Sparsity of rectified layers" in page and "Pareto k-hat" in page
+    assert 'id="test-metrics"' in page and "<td>iwae</td>" in page
+    idata = D.load_netcdf(run / "inference_data.nc")
+    assert idata.sample_stats.sizes["draw"] == 25 and "held_out" not in idata.groups()
 
 
 def test_a_diverging_run_stops_in_one_line_naming_the_layer(toy, tmp_path, capsys):
