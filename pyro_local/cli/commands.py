@@ -17,7 +17,14 @@ import torch
 from .. import data as D
 from ..infer import checkpoint as ckpt
 from . import run_record
-from .config import RESUMABLE_FIELDS, RunConfig, flag, resolve_device, show
+from .config import (
+    RESUMABLE_FIELDS,
+    RunConfig,
+    check_report_draws,
+    flag,
+    resolve_device,
+    show,
+)
 from .errors import UsageError
 from .jobs import build_job, check_flags, first_batch, load_checkpoint, model_fields
 from .report_data import TEST_POINTS
@@ -196,6 +203,8 @@ def report(run: RunDir, progress: bool = True, draws: int | None = None,
     from ..diagnostics.provenance import CONFIG_ATTR, PROVENANCE_ATTR, attach
     from .report_data import fit_data, save_idata, test_subset
 
+    if draws is not None:
+        check_report_draws(draws, "--draws")
     with run.lock("report", create=False):
         cfg, job, extra, device = _restore(run)
         fields, test = model_fields(cfg), job.test()

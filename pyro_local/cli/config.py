@@ -81,6 +81,7 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UsageError(f"{flag(name)}: expected a positive integer, got {value!r}")
+        check_report_draws(self.report_draws, "--report-draws")
         if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(
             self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0)
         ):
@@ -137,6 +138,15 @@ class RunConfig:
         except json.JSONDecodeError as e:
             raise UsageError(f"{source}: not valid JSON ({e})") from None
         return cls.from_dict(data, source)
+
+
+def check_report_draws(draws: int, name: str) -> None:
+    """Refuses fewer posterior draws than the report's Pareto tail fit needs."""
+    from ..diagnostics.psis import MIN_DRAWS
+
+    if draws < MIN_DRAWS:
+        raise UsageError(f"{name}: expected at least {MIN_DRAWS} posterior draws (the "
+                         f"report's Pareto k-hat needs them), got {draws}")
 
 
 DEVICE_HELP = "auto (CUDA when present, else the CPU), cpu, cuda or cuda:N"

@@ -221,6 +221,10 @@ def run(argv=None) -> int:
     if args.command == "report":
         nc = commands.netcdf_of(args.run)  # a .nc file, or a folder of Python's data
         if nc is not None:
+            given = [f for f in ("draws", "points", "test_points") if getattr(args, f)]
+            if given:  # the file's draws are made: nothing to choose
+                raise UsageError(f"--{given[0].replace('_', '-')}: only for a run folder; "
+                                 f"{nc} holds its draws already")
             print(f"report: {commands.report_file(nc, args.out)}")
             return 0
         if args.out is not None:

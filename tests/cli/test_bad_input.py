@@ -75,6 +75,7 @@ ARGUMENTS = [
     (["--option", "x=1"], "--option: the model bayes-mlp does not use it"),
     (["--model", "local-smallconv", "--hidden", "5"], "--hidden: the model local-smallconv"),
     (["--data", "no-such-data"], "no-such-data"),
+    (["--report-draws", "20"], "--report-draws: expected at least 21 posterior draws"),
 ]
 
 
@@ -87,6 +88,7 @@ def test_bad_arguments(tmp_path, capsys, args, message):
 
 
 @pytest.mark.parametrize("args,message", [
+    (["--draws", "20"], "--draws: expected at least 21 posterior draws"),
     (["--points", "0"], "argument --points: expected a positive integer"),
     (["--out", "elsewhere.html"], "--out: only for a .nc file"),
 ])

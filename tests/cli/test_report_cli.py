@@ -63,6 +63,12 @@ def test_report_of_a_netcdf_file(resumed_run, tmp_path, capsys):
     assert headings == re.findall(r'<section id="([^"]+)">', original)
 
 
+def test_report_of_a_file_takes_no_sampling_options(resumed_run, capsys):
+    code, output = cli("report", "--run", str(resumed_run / "inference_data.nc"),
+                       "--draws", "10", capsys=capsys)
+    assert code == 2 and "--draws: only for a run folder" in output.err
+
+
 def test_report_of_a_file_that_is_not_netcdf(tmp_path, capsys):
     bad = tmp_path / "x.nc"
     bad.write_text("not netcdf")
