@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from .calibration import calibration_gap, negative_log_likelihood, reliability_diagram
+from .convergence import MIN_WINDOW
 from .psis import GOOD_KHAT, HIGH_DIMENSION, KhatReading
 
 __all__ = ["HIGH_DIMENSION", "Verdict", "calibration_verdict", "fit_verdict", "ood_verdict",
@@ -192,9 +193,11 @@ def optimisation_verdict(layers, total=None):
              "training" for c in improving]
     parts += [f"{c.layer} rises by {abs(c.relative_change):.1%} of its decrease in training"
               for c in rising]
-    if short:
-        parts.append(f"too few steps to judge {', '.join(short)}")
-    finding = "; ".join(parts) + f" over the last {window} steps (10 %)"
+    parts = ["; ".join(parts) + f" over the last {window} steps (10 %)"] if parts else []
+    if short:  # judged by no window: their histories are under two windows long
+        parts.append(f"too few steps to judge {', '.join(short)} (under "
+                     f"{2 * MIN_WINDOW} steps)")
+    finding = "; ".join(parts)
     trade_off = rising and total is not None and total.state != "rising"
     if trade_off:
         finding += ", while the total loss does not rise"

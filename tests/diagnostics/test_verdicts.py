@@ -153,6 +153,10 @@ def test_optimisation_verdict_on_known_curves():
     assert verdict.status == "bad" and "b still improves" in verdict.finding
     assert "c rises" in verdict.finding and "too few steps to judge d" in verdict.finding
     assert optimisation_verdict(records[:1]).status == "ok"
+    # Only short histories: no trend window to speak of.
+    short = optimisation_verdict(records[3:])
+    assert short.status == "warn" and "last 0 steps" not in short.finding
+    assert short.finding == "too few steps to judge d (under 20 steps)."
 
 
 def test_a_rising_term_with_a_falling_total_is_a_trade_off():
