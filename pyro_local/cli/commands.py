@@ -123,7 +123,7 @@ def train(run: RunDir, flags: dict, resume: bool = False, progress: bool = True,
         if extra is not None:
             load_checkpoint(job, run.checkpoint, first_batch(job, cfg))
         run.write_text(run.config, cfg.to_json())
-        start = time.perf_counter()
+        steps_before, start = job.svi.step_count, time.perf_counter()
         with job.train_context():
             result = job.svi.run(loader, cfg.epochs, checkpoint=run.checkpoint,
                                  checkpoint_every=cfg.checkpoint_every,
@@ -132,7 +132,8 @@ def train(run: RunDir, flags: dict, resume: bool = False, progress: bool = True,
         last = {k: v[-1] for k, v in result.history.items() if v}
         out = {"steps": result.steps, "epochs": result.epochs, "resumed": result.resumed,
                "seconds": time.perf_counter() - start, "final_layer_losses": last}
-        run_record.record_session(run, device, out)
+        if result.steps > steps_before:  # a complete run resumed (the demo again) trains none
+            run_record.record_session(run, device, out)
     return out
 
 

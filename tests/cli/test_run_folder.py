@@ -156,3 +156,6 @@ def test_the_demo_runs_twice(tmp_path, capsys, monkeypatch):
     assert code == 0, out.err
     assert out.out.startswith("trained: 50 steps, 1 epoch (resumed, ") and first == 50
     assert "report:" in out.out
+    # One training session in the provenance: the second demo trained nothing.
+    sessions = json.loads((tmp_path / "demo" / "provenance.json").read_text())["sessions"]
+    assert [(s["steps"], s["resumed"]) for s in sessions] == [(50, False)]
