@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pickle
 import random
 import secrets
+import signal
+import threading
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -70,6 +73,32 @@ def _os_error(exc: BaseException) -> OSError | None:
     return None
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """
+    Holds SIGINT and SIGTERM back while a file is written, then delivers the first
+    one that came. A signal handler that raises (Ctrl-C's KeyboardInterrupt, the
+    CLI's SIGTERM) would otherwise raise inside :func:`torch.save`, whose zip writer
+    then fails in its own clean-up with a RuntimeError that hides the interrupt.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread runs Python signal handlers
+        return
+    held = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):  # SIG_DFL / SIG_IGN / C handlers are left as they are
+            previous[signum] = signal.signal(signum, lambda s, f: held.append(s))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signal.raise_signal(held[0])
+
+
 def _create_temporary(path: Path):
     # O_EXCL with a random name, not mkstemp: mkstemp makes mode 0600 files, and the
     # files of a run should get the permissions the user's umask gives.
@@ -90,10 +119,16 @@ def atomic_write(path, write: Callable) -> Path:
     is flushed to disk and replaces ``path`` in one rename. The file's mode follows
     the umask, as ``open`` would give it.
 
+    SIGINT and SIGTERM that arrive during the write take effect once it is done.
+
     :raises OSError: when the write fails (a full disk, a read-only folder), naming
         ``path``; the temporary file is removed and ``path`` is untouched.
     """
-    path = Path(path)
+    with _signals_held():
+        return _atomic_write(Path(path), write)
+
+
+def _atomic_write(path: Path, write: Callable) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         tmp, f = _create_temporary(path)

@@ -2,6 +2,8 @@
 
 import ast
 import errno
+import os
+import signal
 from pathlib import Path
 
 import pyro
@@ -96,6 +98,37 @@ def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
         svi.save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary left
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, frame):
+    raise _Stop(signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_write_takes_effect_after_it(tmp_path, signum):
+    # A raising handler (Ctrl-C, the CLI's SIGTERM) must not fire inside torch.save,
+    # whose zip writer would then fail in its clean-up and hide the interrupt.
+    path = tmp_path / "checkpoint.pt"
+    ckpt.atomic_save({"step": 1}, path)
+    obj = {"step": 2, "big": torch.zeros(10_000)}
+
+    def write(f):
+        os.kill(os.getpid(), signum)  # delivered mid-write
+        torch.save(obj, f)
+
+    previous = signal.signal(signum, _raise_stop)
+    try:
+        with pytest.raises(_Stop):
+            ckpt.atomic_write(path, write)
+    finally:
+        signal.signal(signum, previous)
+    assert torch.load(path, weights_only=True)["step"] == 2  # written before the signal
+    assert ckpt.stale_temporaries(tmp_path) == []
+    assert signal.getsignal(signum) is previous
 
 
 def test_load_needs_matching_structure_and_a_batch(tmp_path):
