@@ -30,9 +30,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from torch.distributions import Independent, Normal
 
 from ..distributions import MatrixNormal
+from ..distributions.util import mean_field_base
 
 
 class PseudoData(NamedTuple):
@@ -48,16 +48,6 @@ class PseudoData(NamedTuple):
     inputs: torch.Tensor
     outputs: torch.Tensor
     jitter: float = 1e-4
-
-
-def mean_field_base(posterior):
-    """The :class:`~torch.distributions.Normal` of a ``Normal(...).to_event(2)``
-    posterior, or ``None``."""
-    ndims = 0
-    while isinstance(posterior, Independent):
-        ndims += posterior.reinterpreted_batch_ndims
-        posterior = posterior.base_dist
-    return posterior if isinstance(posterior, Normal) and ndims == 2 else None
 
 
 def check_posterior(posterior, weight_shape):
