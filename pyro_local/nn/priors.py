@@ -43,10 +43,13 @@ class MatrixNormalPrior:
     def __call__(self, shape, like):
         n, p = shape
         zero = like.new_zeros(())
+        # Its parameters are constants checked in __post_init__: validating them again
+        # on every step would scan a weight-sized expanded zero.
         return MatrixNormal.diagonal(
             zero.expand(n, p),
             (zero + self.row_scale).expand(n),
             (zero + self.column_scale).expand(p),
+            validate_args=False,
         )
 
 
