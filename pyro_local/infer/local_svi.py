@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import inspect
 import math
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
@@ -15,6 +14,7 @@ from . import checkpoint as ckpt
 from . import distributed as ddp
 from .local_elbo import LocalELBO
 from .local_net import LocalNet
+from .optimizers import optimizer_kernels
 from .ownership import assign_parameters, named_module_parameters, owning_module
 from .param_store import EngineParamStore, ParamRecorder, store_parameters
 from .site_terms import check_finite, layer_losses_from_terms
@@ -59,23 +59,6 @@ def _to(value, device):
     if isinstance(value, dict):
         return {k: _to(v, device) for k, v in value.items()}
     return value
-
-
-def _multi_tensor(optim, params, args) -> dict:
-    """
-    Asks torch for its multi-tensor optimizer kernels unless the user chose: ``fused``
-    where every parameter is on CUDA and the optimizer has it, else ``foreach`` (torch
-    picks the slow per-tensor loop on CPU by default).
-    """
-    if "fused" in args or "foreach" in args:
-        return args
-    accepted = inspect.signature(optim.__init__).parameters
-    on_cuda = all(p.is_cuda for p in params)
-    if on_cuda and "fused" in accepted:
-        return {**args, "fused": True}
-    if "foreach" in accepted:
-        return {**args, "foreach": True}
-    return args
 
 
 class LocalSVI:
@@ -266,7 +249,8 @@ class LocalSVI:
         for layer, names in self.layer_params.items():
             params = [self._params[n] for n in names]
             args = {**self.optim_args, **self.layer_optim_args.get(layer, {})}
-            self.optimizers[layer] = self.optim(params, **_multi_tensor(self.optim, params, args))
+            args = optimizer_kernels(self.optim, params, args)
+            self.optimizers[layer] = self.optim(params, **args)
         for layer in losses:
             self.history.setdefault(layer, [])
         if self.distributed:
