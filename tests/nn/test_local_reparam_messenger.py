@@ -152,8 +152,9 @@ def test_predictive_shapes(parallel):
 def test_closed_form_kl_is_checked_once_per_structure(monkeypatch):
     """Under validation the handler computes each (posterior, prior) pair's KL once,
     not on every step: the check depends on types and shapes only."""
-    import pyro_local.nn.local_reparam_messenger as messenger
     from pyro.distributions.kl import kl_divergence
+
+    import pyro_local.nn.local_reparam_messenger as messenger
 
     calls = []
 
