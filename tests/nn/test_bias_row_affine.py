@@ -10,16 +10,18 @@ from pyro_local.nn.weight_maps import WeightMap
 
 @pytest.mark.parametrize("shape", [(5, 4), (2, 5, 4)], ids=["rows", "batched-rows"])
 @pytest.mark.parametrize("scale", [1.0, 0.3])
-def test_gradients_against_finite_differences(shape, scale):
+@pytest.mark.parametrize("columns", [(3,), ()], ids=["matrix", "vector"])
+def test_gradients_against_finite_differences(shape, scale, columns):
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
-    weight = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(5, *columns, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, w: bias_row_affine(x, w, scale), (x, weight))
 
 
 @pytest.mark.parametrize("needs", [(True, True), (True, False), (False, True)])
-def test_values_and_gradients_equal_the_sliced_product(needs):
+@pytest.mark.parametrize("columns", [(3,), ()], ids=["matrix", "vector"])
+def test_values_and_gradients_equal_the_sliced_product(needs, columns):
     x = torch.randn(2, 6, 4, dtype=torch.float64).requires_grad_(needs[0])
-    weight = torch.randn(5, 3, dtype=torch.float64).requires_grad_(needs[1])
+    weight = torch.randn(5, *columns, dtype=torch.float64).requires_grad_(needs[1])
     out = bias_row_affine(x, weight, 0.5)
     expected = 0.5 * (x @ weight[:-1] + weight[-1])
     torch.testing.assert_close(out, expected)
