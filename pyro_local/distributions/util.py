@@ -52,6 +52,26 @@ def expanded_scalar(value: torch.Tensor, ndims: int) -> torch.Tensor | None:
     return None
 
 
+class _SumSquares(torch.autograd.Function):
+    # x.square().sum() writes the squares, and its backward makes three passes over
+    # x (pow's backward computes x ** 1, doubles it and multiplies by the gradient);
+    # here the backward is one product. It is differentiable, so second
+    # derivatives work.
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.save_for_backward(x)
+        ctx.dims = dims
+        return (x * x).sum(dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        for _ in ctx.dims:
+            grad = grad.unsqueeze(-1)
+        return x * (2 * grad), None
+
+
 def sum_squares(x: torch.Tensor, ndims: int = 2) -> torch.Tensor:
-    """The sum of squares of ``x`` over its last ``ndims`` dimensions."""
-    return x.square().sum(tuple(range(-ndims, 0)))
+    """The sum of squares of ``x`` over its last ``ndims`` dimensions, as one autograd
+    op whose backward is one pass over ``x``."""
+    return _SumSquares.apply(x, tuple(range(-ndims, 0)))

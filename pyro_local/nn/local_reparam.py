@@ -147,12 +147,12 @@ def _dense_diagonal(weight_map, x, posterior):
     base = mean_field_base(posterior)
     if base is not None:
         mean = bias_row_affine(x, base.loc, c)
-        var = bias_row_affine(x.pow(2), base.scale.pow(2), c * c)
+        var = bias_row_affine(x.pow(2), base.scale, c * c, square_weight=True)
         return torch.addcmul(mean, var.sqrt(), torch.randn_like(mean))
     row, column = posterior.row_factor, posterior.column_factor
     if not (isinstance(row, DiagonalFactor) and isinstance(column, DiagonalFactor)):
         return None
-    quad = bias_row_affine(x.pow(2), row.scale.pow(2), c * c)  # c^2 [a^2, 1] diag(U)
+    quad = bias_row_affine(x.pow(2), row.scale, c * c, square_weight=True)  # c^2 [a^2, 1] diag(U)
     mean = bias_row_affine(x, posterior.loc, c)
     noise = torch.randn_like(mean) * column.scale
     return torch.addcmul(mean, quad.sqrt().unsqueeze(-1), noise)

@@ -45,3 +45,15 @@ def test_linear_map_fast_path_equals_the_general_path(square):
         torch.autograd.grad(fast, (x, weight), g), torch.autograd.grad(general, (x, weight), g)
     ):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("columns", [(3,), ()], ids=["matrix", "vector"])
+def test_squared_weights(columns):
+    """square_weight: the product with the weights' squares, differentiated in the
+    weights themselves."""
+    x = torch.randn(2, 6, 4, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(5, *columns, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w: bias_row_affine(x, w, 0.7, True), (x, weight))
+    torch.testing.assert_close(
+        bias_row_affine(x, weight, 0.7, square_weight=True), bias_row_affine(x, weight**2, 0.7)
+    )
