@@ -113,21 +113,52 @@ class PlainMatrixNormalLinear(nn.Module):
         return 0.5 * (trace + self.loc.pow(2).sum() - n * p - log_det)
 
 
-def plain_mn_step(device):
-    layers = nn.ModuleList(PlainMatrixNormalLinear(a, b) for a, b in zip(SIZES[:-1], SIZES[1:])).to(
-        device
-    )
+class PlainMeanFieldLinear(nn.Module):
+    """``prod_ij N(mu_ij, s_ij^2)`` weights (bias row last, inputs scaled by
+    ``1/sqrt(n)``), local reparameterization (Kingma et al. 2015), KL to ``N(0, 1)``:
+    the library's mean-field layer written by hand."""
 
-    def loss(x, y):
-        h = x
-        for i, layer in enumerate(layers):
-            h = layer(h)
-            if i < len(layers) - 1:
-                h = torch.relu(h)
-        nll = F.cross_entropy(h, y, reduction="sum") * (NUM_DATA / x.shape[0])
-        return nll + sum(layer.kl() for layer in layers)
+    def __init__(self, d, p):
+        super().__init__()
+        n = d + 1
+        self.c = 1 / math.sqrt(n)
+        loc = torch.randn(n, p) * math.sqrt(4 / (d + p))
+        loc[-1] = 0
+        self.loc = nn.Parameter(loc)
+        self.log_scale = nn.Parameter(0.01 * torch.randn(n, p))
 
-    return Contender(_torch_step(layers.parameters(), loss))
+    def forward(self, x):
+        var = (2 * self.log_scale).exp()
+        mean = self.c * torch.addmm(self.loc[-1], x, self.loc[:-1])
+        var_out = self.c**2 * torch.addmm(var[-1], x.pow(2), var[:-1])
+        return mean + var_out.sqrt() * torch.randn_like(mean)
+
+    def kl(self):
+        n, p = self.loc.shape
+        var = (2 * self.log_scale).exp()
+        return 0.5 * (var.sum() + self.loc.pow(2).sum() - n * p - 2 * self.log_scale.sum())
+
+
+def _plain_bayes_step(layer_cls):
+    def build(device):
+        layers = nn.ModuleList(layer_cls(a, b) for a, b in zip(SIZES[:-1], SIZES[1:])).to(device)
+
+        def loss(x, y):
+            h = x
+            for i, layer in enumerate(layers):
+                h = layer(h)
+                if i < len(layers) - 1:
+                    h = torch.relu(h)
+            nll = F.cross_entropy(h, y, reduction="sum") * (NUM_DATA / x.shape[0])
+            return nll + sum(layer.kl() for layer in layers)
+
+        return Contender(_torch_step(layers.parameters(), loss))
+
+    return build
+
+
+plain_mn_step = _plain_bayes_step(PlainMatrixNormalLinear)
+plain_mf_step = _plain_bayes_step(PlainMeanFieldLinear)
 
 
 def local_svi_step(guide_cls, validation=True):

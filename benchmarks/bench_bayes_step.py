@@ -8,11 +8,12 @@ shared machine over all contenders alike, so the ratios are fair under load; abs
 milliseconds are indicative. Sections:
 
 - ``mlp``: a Bayesian MLP 784-400-400-10, batch 128, Adam, against a plain PyTorch
-  deterministic step: a hand-written plain PyTorch matrix-normal (diagonal) BNN with
-  local reparameterization; pyro-local ``LocalSVI`` with ``AutoMatrixNormal`` and with
-  ``AutoMeanFieldNormal`` under ``local_reparameterization()``; Pyro's ``SVI`` with
-  ``Trace_ELBO`` and ``AutoNormal``; bayesian-torch's ``LinearReparameterization``
-  (skipped with a note where it is not installed). The Pyro-based contenders run once
+  deterministic step: hand-written plain PyTorch matrix-normal (diagonal) and
+  mean-field BNNs with local reparameterization; pyro-local ``LocalSVI`` with
+  ``AutoMatrixNormal`` and with ``AutoMeanFieldNormal`` under
+  ``local_reparameterization()``; Pyro's ``SVI`` with ``Trace_ELBO`` and ``AutoNormal``;
+  bayesian-torch's ``LinearReparameterization`` (skipped with a note where it is not
+  installed). The Pyro-based contenders run once
   more with Pyro's validation off: the difference is validation's share of a step.
 - ``engine``: the engine's fixed cost per layer and step on a deterministic network of
   narrow layers (width 32, 8 layers, each with a 10-way local head), ``LocalSVI``
@@ -120,40 +121,58 @@ def _sync(device):
 
 
 def interleaved(contenders, batch, rounds, steps, warmup, device):
-    """``{name: [ms per step, one per round]}``, contenders timed round-robin."""
+    """Contenders timed round-robin: ``{name: {"wall": [...], "cpu": [...]}}``, the
+    milliseconds per step of each round, by the wall clock and by this thread's CPU
+    time (which a process waiting for a core does not accumulate)."""
     for c in contenders.values():
         with c.context():
             for _ in range(warmup):
                 c.step(*batch)
     names = list(contenders)
-    times = {name: [] for name in names}
+    times = {name: {"wall": [], "cpu": []} for name in names}
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             c = contenders[name]
             with c.context():
                 _sync(device)
-                start = time.perf_counter()
+                wall, cpu = time.perf_counter(), time.thread_time()
                 for _ in range(steps):
                     c.step(*batch)
                 _sync(device)
-            times[name].append(1e3 * (time.perf_counter() - start) / steps)
+            times[name]["wall"].append(1e3 * (time.perf_counter() - wall) / steps)
+            times[name]["cpu"].append(1e3 * (time.thread_time() - cpu) / steps)
     return times
 
 
 def report(title, times, extra=None):
-    reference = statistics.median(next(iter(times.values())))
+    """Prints a table of medians and ratios to the first contender; returns its rows.
+    On CUDA the CPU time is the host's, not the device's: read the wall clock there."""
+    first = next(iter(times.values()))
+    ref_wall, ref_cpu = statistics.median(first["wall"]), statistics.median(first["cpu"])
     print(f"\n{title}\n")
-    columns = ["contender", "ms/step (median)", "IQR", "x first"] + list(extra or {})
+    columns = ["contender", "ms/step (wall, median)", "IQR", "x first (wall)", "CPU ms/step"]
+    columns += ["x first (CPU)", *(extra or {})]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     rows = []
     for name, ts in times.items():
-        q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
-        med = statistics.median(ts)
-        cells = [name, f"{med:.2f}", f"{q[0]:.2f}-{q[2]:.2f}", f"{med / reference:.2f}"]
+        wall = ts["wall"]
+        q = statistics.quantiles(wall, n=4) if len(wall) > 1 else [wall[0]] * 3
+        med, cpu = statistics.median(wall), statistics.median(ts["cpu"])
+        cells = [name, f"{med:.2f}", f"{q[0]:.2f}-{q[2]:.2f}", f"{med / ref_wall:.2f}"]
+        cells += [f"{cpu:.2f}", f"{cpu / ref_cpu:.2f}"]
         cells += [extra[k].get(name, "") for k in extra or {}]
         print("| " + " | ".join(cells) + " |", flush=True)
-        rows.append({"name": name, "ms": med, "ms_rounds": ts, "ratio": med / reference})
+        rows.append(
+            {
+                "name": name,
+                "ms": med,
+                "cpu_ms": cpu,
+                "ratio": med / ref_wall,
+                "cpu_ratio": cpu / ref_cpu,
+                "rounds": ts,
+            }
+        )
     return rows
 
 
@@ -164,6 +183,7 @@ def run_mlp(args, timing, device):
         "plain PyTorch, deterministic": bsc.plain_step,
         "plain PyTorch, deterministic, fused Adam": bsc.plain_step_fused,
         "plain PyTorch, matrix normal (local reparam.)": bsc.plain_mn_step,
+        "plain PyTorch, mean-field (local reparam.)": bsc.plain_mf_step,
         "pyro-local AutoMatrixNormal": bsc.local_svi_step(bsc.AutoMatrixNormal),
         "pyro-local AutoMeanFieldNormal": bsc.local_svi_step(bsc.AutoMeanFieldNormal),
         "Pyro SVI AutoNormal": bsc.pyro_autonormal_step(),
@@ -181,15 +201,19 @@ def run_mlp(args, timing, device):
     contenders = {name: build(device) for name, build in builders.items()}
     times = interleaved(contenders, (x, y), **timing)
     rows = report(f"Bayesian MLP 784-400-400-10, batch {args.batch}", times)
-    median = {r["name"]: r["ms"] for r in rows}
+    wall = {r["name"]: r["ms"] for r in rows}
+    cpu = {r["name"]: r["cpu_ms"] for r in rows}
     print()
     for name in (
         "pyro-local AutoMatrixNormal",
         "pyro-local AutoMeanFieldNormal",
         "Pyro SVI AutoNormal",
     ):
-        share = 1 - median[name + ", validation off"] / median[name]
-        print(f"validation's share of a step, {name}: {100 * share:.1f} %")
+        off = name + ", validation off"
+        print(
+            f"validation's share of a step, {name}: {100 * (1 - wall[off] / wall[name]):.1f} % "
+            f"(wall), {100 * (1 - cpu[off] / cpu[name]):.1f} % (CPU)"
+        )
     return rows
 
 
@@ -206,7 +230,11 @@ def run_engine(args, timing, device, width=32, depth=8):
     rows = report(f"Deterministic local network, width {width}, {depth} layers", times)
     for r in rows[1:]:
         r["ms_per_layer_over_loop"] = (r["ms"] - rows[0]["ms"]) / depth
-        print(f"{r['name']}: {r['ms_per_layer_over_loop']:.3f} ms per layer per step over the loop")
+        r["cpu_ms_per_layer_over_loop"] = (r["cpu_ms"] - rows[0]["cpu_ms"]) / depth
+        print(
+            f"{r['name']}: {r['ms_per_layer_over_loop']:.3f} ms (wall), "
+            f"{r['cpu_ms_per_layer_over_loop']:.3f} ms (CPU) per layer per step over the loop"
+        )
     return rows
 
 
