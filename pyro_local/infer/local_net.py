@@ -127,17 +127,21 @@ class LocalNet(PyroModule):
         """The layers' names, in network order."""
         return self._names
 
+    # The registered submodule itself, read from torch's table: PyroModule's
+    # __getattr__ (and the exception it raises for a layer without a guide) cost
+    # more than the rest of a small layer's bookkeeping, on every step. Names were
+    # fixed when the modules were set (_set_stage).
     def stage_model(self, name: str):
         """The model of layer ``name``."""
         if name in self._fn_models:
             return self._fn_models[name]
-        return getattr(self, name)
+        return self._modules[name]
 
     def stage_guide(self, name: str):
         """The guide of layer ``name``, or ``None``."""
         if name in self._fn_guides:
             return self._fn_guides[name]
-        return getattr(self, self._guide_attr(name), None)
+        return self._modules.get(self._guide_attr(name))
 
     def stage_particles(self, name, elbo, inputs, args=(), kwargs=None) -> list:
         """

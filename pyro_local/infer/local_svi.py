@@ -290,6 +290,8 @@ class LocalSVI:
         (averaged over processes).
         """
         values = [v.detach().reshape(()) for v in losses.values()]
+        if len(values) == 1 and not self.distributed:  # sequential mode: one layer
+            return {layer: values[0].item() for layer in losses}
         dtype = functools.reduce(torch.promote_types, (v.dtype for v in values))
         if len({v.device for v in values}) > 1:  # layers on several devices
             values = [v.cpu() for v in values]
