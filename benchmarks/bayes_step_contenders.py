@@ -16,7 +16,8 @@ import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from bench_engine import mlp
+from bench_engine import Block, mlp
+from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO, TraceMeanField_ELBO
 from pyro.infer.autoguide import AutoNormal
 from torch import nn
@@ -215,9 +216,30 @@ def has_bayesian_torch():
 def engine_case(build):
     def make(device, width, depth):
         step, _ = build(width, depth, 784, device)
-        return Contender(step)
+        return Contender(step, _pyro_context(own_store=True))
 
     return make
+
+
+def pyro_traced_loop_step(width, depth, d_in, device):
+    """The layer programs of ``LocalSVI``'s case run by Pyro's own machinery, without
+    the engine: per layer, trace the program on the detached input, minus its
+    log-probability as the loss, backward, a fused Adam step. What Pyro's primitives
+    in the layer program (a PyroModule with plain nn.Linear parts, a plate, a
+    Categorical likelihood) cost whoever runs them."""
+    blocks = [Block(d_in if i == 0 else width, width).to(device) for i in range(depth)]
+    opts = [torch.optim.Adam(b.parameters(), lr=1e-3, fused=True) for b in blocks]
+
+    def step(x, y):
+        h = x
+        for block, opt in zip(blocks, opts):
+            trace = poutine.trace(block).get_trace(h.detach(), y)
+            (-trace.log_prob_sum()).backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            h = trace.nodes["_RETURN"]["value"]
+
+    return step, blocks
 
 
 # ---------------------------------------------------------------- the hierarchy

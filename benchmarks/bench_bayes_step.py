@@ -18,7 +18,8 @@ milliseconds are indicative. Sections:
 - ``engine``: the engine's fixed cost per layer and step on a deterministic network of
   narrow layers (width 32, 8 layers, each with a 10-way local head), ``LocalSVI``
   fused and sequential against the same local learning written as a plain per-layer
-  loop.
+  loop, and against the same layer programs traced by Pyro layer by layer without the
+  engine (what Pyro's primitives in them cost).
 - ``hierarchy``: the rectified-Gaussian hierarchy (784 - 300 - 200 - 100 - 50) with its
   structured guide under ``LocalSVI`` and under Pyro's ``SVI`` against a same-size
   Pyro VAE: the same networks with Gaussian latents (a ladder VAE), Pyro's ``SVI`` and
@@ -222,6 +223,7 @@ def run_engine(args, timing, device, width=32, depth=8):
     y = torch.randint(0, 10, (args.batch,), device=device)
     cases = {
         "plain per-layer loop": local_loop_step,
+        "Pyro-traced per-layer loop": bsc.pyro_traced_loop_step,
         "LocalSVI fused": localsvi_step("fused"),
         "LocalSVI sequential": localsvi_step("sequential"),
     }
