@@ -29,6 +29,7 @@ from pyro.distributions.util import broadcast_shape
 from torch.distributions import Independent, Normal, register_kl
 
 from .factor_structures import DiagonalFactor
+from .kl_diagonal_matrix_normal import kl_diagonal_matrix_normal
 from .kronecker_factor import kronecker_inv_quad
 from .matrix_normal import MatrixNormal
 from .util import expanded_scalar, mean_field_base, sum_squares
@@ -92,9 +93,19 @@ def weighted_sum_squares(x, row_scale, column_scale):
 
 
 def _kl_diagonal(p, q):
-    """``KL(p || q)`` for diagonal ``U`` and ``V`` on both sides: with ``a = diag(U_1)
-    / diag(U_2)`` and ``b = diag(V_1) / diag(V_2)``, ``tr(V_2^{-1} V_1) tr(U_2^{-1} U_1)
-    = sum(a) sum(b)`` and the log-determinants are ``-m sum(log a) - n sum(log b)``."""
+    """``KL(p || q)`` for diagonal ``U`` and ``V`` on both sides: one op for unbatched
+    distributions (:mod:`.kl_diagonal_matrix_normal`), else :func:`_kl_diagonal_composed`."""
+    parts = (p.loc, p.row_factor.scale, p.column_factor.scale)
+    parts += (q.loc, q.row_factor.scale, q.column_factor.scale)
+    if not p.batch_shape and not q.batch_shape and all(x.dim() <= 2 for x in parts):
+        return kl_diagonal_matrix_normal(*parts)
+    return _kl_diagonal_composed(p, q)
+
+
+def _kl_diagonal_composed(p, q):
+    """The same with autograd, batched: with ``a = diag(U_1) / diag(U_2)`` and ``b =
+    diag(V_1) / diag(V_2)``, ``tr(V_2^{-1} V_1) tr(U_2^{-1} U_1) = sum(a) sum(b)`` and
+    the log-determinants are ``-m sum(log a) - n sum(log b)``."""
     n, m = p.event_shape
     row = (p.row_factor.scale / q.row_factor.scale).square()
     column = (p.column_factor.scale / q.column_factor.scale).square()

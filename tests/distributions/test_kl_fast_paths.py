@@ -11,7 +11,9 @@ import torch
 from torch.distributions import kl_divergence
 
 from pyro_local.distributions import MatrixNormal
+from pyro_local.distributions.kl_diagonal_matrix_normal import kl_diagonal_matrix_normal
 from pyro_local.distributions.kl_matrix_normal import (
+    _kl_diagonal_composed,
     _kl_structured,
     _kl_structured_independent_normal,
     weighted_sum_squares,
@@ -120,3 +122,23 @@ def test_float32_fast_path_keeps_precision():
     fast_error = (kl_divergence(q, prior).double() - exact).abs()
     structured_error = (_kl_structured(q, prior).double() - exact).abs()
     assert fast_error <= max(2 * structured_error, 1e-6 * exact.abs())
+
+
+@pytest.mark.parametrize("isotropic", [True, False], ids=["prior-expanded", "prior-per-row"])
+def test_diagonal_op_equals_composed_and_has_second_derivatives(isotropic):
+    loc, row, column = _leaf(N, P), _leaf(N, low=0.5), _leaf(P, low=0.5)
+    prior_leaves, (prior_row, prior_column) = _scales(isotropic)
+    prior_loc = _leaf(N, P)
+    q = MatrixNormal.diagonal(loc, row, column)
+    p = MatrixNormal.diagonal(prior_loc, prior_row, prior_column)
+    leaves = [loc, row, column, prior_loc, *prior_leaves]
+    _assert_same(kl_divergence(q, p), _kl_diagonal_composed(q, p), leaves)
+    def kl(loc, row, column, prior_loc, prior_row, prior_column):
+        # The prior's leaves may be one value each, expanded here (gradcheck needs
+        # inputs without stride 0).
+        prior_row, prior_column = prior_row.expand(N), prior_column.expand(P)
+        return kl_diagonal_matrix_normal(loc, row, column, prior_loc, prior_row, prior_column)
+
+    inputs = (loc, row, column, prior_loc, *prior_leaves)
+    assert torch.autograd.gradcheck(kl, inputs)
+    assert torch.autograd.gradgradcheck(kl, inputs)
