@@ -17,7 +17,7 @@ from .local_net import LocalNet
 from .optimizers import optimizer_kernels
 from .ownership import assign_parameters, named_module_parameters, owning_module
 from .param_store import EngineParamStore, ParamRecorder, store_parameters
-from .site_terms import check_finite, layer_losses_from_terms
+from .site_terms import check_finite, layer_losses_from_terms, total
 from .state_checks import check_engine_state
 
 CHECKPOINT_FORMAT = 1
@@ -279,7 +279,7 @@ class LocalSVI:
                 _to(args[1:], device), _to(kwargs, device),
             )
             terms = [t for p in particles for t in p.terms.get(name, [])]
-            loss = -sum(t.value for t in terms) if terms else torch.zeros((), device=device)
+            loss = -total(t.value for t in terms) if terms else torch.zeros((), device=device)
             inputs = [p.output for p in particles]
             yield name, loss, terms
 
@@ -318,9 +318,9 @@ class LocalSVI:
         losses = {layer: loss for layer, loss, _ in stages}
         values = self._values(losses)
         check_finite(values, {layer: terms for layer, _, terms in stages})
-        total = sum(losses.values())
-        if torch.is_tensor(total) and total.requires_grad:
-            total.backward()
+        loss = total(losses.values())
+        if torch.is_tensor(loss) and loss.requires_grad:
+            loss.backward()
         self._update(losses)
         return values
 
