@@ -89,7 +89,10 @@ class LocalSVI:
         all ``guide_is_prior``); must be ``None`` for a :class:`LocalNet`.
     :param LocalELBO loss: the per-layer ELBO (default ``LocalELBO()``).
     :param optim: a ``torch.optim.Optimizer`` class (default ``torch.optim.Adam``).
-    :param dict optim_args: its keyword arguments, for every layer.
+    :param dict optim_args: its keyword arguments, for every layer. Unless they set
+        ``fused`` or ``foreach``, the engine asks for torch's fused kernel where the
+        optimizer has one, else ``foreach``, whose temporaries add a parameter-sized
+        peak (``{"foreach": False}`` avoids it); see :mod:`pyro_local.infer.optimizers`.
     :param dict layer_optim_args: ``{layer: {...}}`` overriding ``optim_args`` per
         layer (per-layer learning rates).
     :param mode: ``"fused"`` or ``"sequential"`` (see :class:`Mode`).
