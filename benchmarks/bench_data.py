@@ -32,14 +32,11 @@ def main():
     train, seconds = _timed(lambda: load(args.dataset, "train", device=args.device))
     print(f"load {args.dataset} train ({len(train)} images) to {args.device}: {seconds:.2f} s")
     for transform in (None, RandomCropFlip(padding=4)):
-        loader = TensorLoader(
-            train.images, train.labels, batch_size=args.batch_size, transform=transform
-        )
+        loader = TensorLoader(train.images, train.labels, batch_size=args.batch_size,
+                              transform=transform)
         n, seconds = _timed(lambda loader=loader: sum(1 for _ in loader))
-        print(
-            f"one epoch, {n} batches of {args.batch_size}, transform={transform}: "
-            f"{seconds:.2f} s ({1e3 * seconds / n:.2f} ms per batch)"
-        )
+        print(f"one epoch, {n} batches of {args.batch_size}, transform={transform}: "
+              f"{seconds:.2f} s ({1e3 * seconds / n:.2f} ms per batch)")
     test = load(args.dataset, "test", device=args.device)
     _, seconds = _timed(lambda: binarize_static(test.images, seed=0))
     print(f"static binarization of the test set ({len(test)} images): {seconds:.2f} s")

@@ -120,15 +120,9 @@ def backprop_step(width, depth, d_in, device):
 
 
 def local_loop_step(width, depth, d_in, device):
-    blocks = [
-        torch.nn.ModuleDict(
-            {
-                "lin": torch.nn.Linear(d_in if i == 0 else width, width),
-                "head": torch.nn.Linear(width, NUM_CLASSES),
-            }
-        ).to(device)
-        for i in range(depth)
-    ]
+    blocks = [torch.nn.ModuleDict({"lin": torch.nn.Linear(d_in if i == 0 else width, width),
+                                   "head": torch.nn.Linear(width, NUM_CLASSES)}).to(device)
+              for i in range(depth)]
     opts = [torch.optim.Adam(b.parameters(), lr=1e-3) for b in blocks]
 
     def step(x, y):
@@ -147,9 +141,8 @@ def local_loop_step(width, depth, d_in, device):
 
 def localsvi_step(mode):
     def build(width, depth, d_in, device):
-        net = LocalNet({f"l{i}": Block(d_in if i == 0 else width, width) for i in range(depth)}).to(
-            device
-        )
+        net = LocalNet({f"l{i}": Block(d_in if i == 0 else width, width)
+                        for i in range(depth)}).to(device)
         svi = LocalSVI(net, mode=mode, optim_args={"lr": 1e-3})
         return svi.step, [net]
 
@@ -185,7 +178,6 @@ def bayes_local_step(sizes, device):
 
 # ---------------------------------------------------------------------- measuring
 
-
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -205,11 +197,8 @@ def measure(step, modules, x, y, device, warmup, iters):
         step(x, y)
     # The minimum is the least disturbed by other work on a shared machine; the
     # median is reported beside it.
-    result = {
-        "ms": 1e3 * min(times),
-        "ms_median": 1e3 * statistics.median(times),
-        "saved_mb": meter.peak / 2**20,
-    }
+    result = {"ms": 1e3 * min(times), "ms_median": 1e3 * statistics.median(times),
+              "saved_mb": meter.peak / 2**20}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
@@ -251,18 +240,13 @@ def main():
             step, modules = build(width, depth, d_in, device)
             r = measure(step, modules, x, y, device, warmup=3, iters=iters)
             rows.append({"case": name, "depth": depth, "width": width, "batch": batch, **r})
-            print(
-                f"depth {depth:3d}  {name:22s} {r['ms']:9.2f} ms  "
-                f"saved {r['saved_mb']:8.1f} MiB"
-                + (f"  act {r['act_mb']:8.1f} MiB" if "act_mb" in r else ""),
-                flush=True,
-            )
+            print(f"depth {depth:3d}  {name:22s} {r['ms']:9.2f} ms  "
+                  f"saved {r['saved_mb']:8.1f} MiB" +
+                  (f"  act {r['act_mb']:8.1f} MiB" if "act_mb" in r else ""), flush=True)
     xb = torch.randn(128, d_in, device=device)
     yb = torch.randint(0, NUM_CLASSES, (128,), device=device)
-    for name, build in {
-        "bayes-pyro-autonormal": bayes_pyro_step,
-        "bayes-localsvi": bayes_local_step,
-    }.items():
+    for name, build in {"bayes-pyro-autonormal": bayes_pyro_step,
+                        "bayes-localsvi": bayes_local_step}.items():
         pyro.clear_param_store()
         step, modules = build([784, 400, 400, 10], device)
         r = measure(step, modules, xb, yb, device, warmup=3, iters=iters)
@@ -274,20 +258,12 @@ def main():
     ref = {r["depth"]: r["ms"] for r in rows if r["case"] == "backprop"}
     for r in rows:
         rel = f"{r['ms'] / ref[r['depth']]:.2f}" if r["depth"] in ref else "-"
-        print(
-            f"| {r['depth']} | {r['case']} | {r['ms']:.2f} | {r['ms_median']:.2f} | {rel} "
-            f"| {r['saved_mb']:.1f} |"
-        )
-    meta = {
-        "device": str(
-            torch.cuda.get_device_name(device)
-            if device.type == "cuda"
-            else platform.processor() or platform.machine()
-        ),
-        "torch": torch.__version__,
-        "pyro": pyro.__version__,
-        "threads": torch.get_num_threads(),
-    }
+        print(f"| {r['depth']} | {r['case']} | {r['ms']:.2f} | {r['ms_median']:.2f} | {rel} "
+              f"| {r['saved_mb']:.1f} |")
+    meta = {"device": str(torch.cuda.get_device_name(device) if device.type == "cuda"
+                          else platform.processor() or platform.machine()),
+            "torch": torch.__version__, "pyro": pyro.__version__,
+            "threads": torch.get_num_threads()}
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1)

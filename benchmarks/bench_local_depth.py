@@ -104,25 +104,18 @@ def main(argv=None):
         for name, step in cases(args.rule, m, args.width, device):
             r = {"case": name, "convs": convs, **measure(step, x, y, device, args.iters)}
             rows.append(r)
-            print(
-                f"{convs:3d} convs  {name:18s} {r['ms']:9.1f} ms  saved {r['saved_mib']:8.1f} MiB"
-                + (f"  cuda {r['cuda_act_mib']:8.1f} MiB" if "cuda_act_mib" in r else ""),
-                flush=True,
-            )
-    print(
-        "\n| case | " + " | ".join(f"{6 * m} convs: ms, saved MiB" for m in args.multipliers) + " |"
-    )
+            print(f"{convs:3d} convs  {name:18s} {r['ms']:9.1f} ms  saved {r['saved_mib']:8.1f} MiB"
+                  + (f"  cuda {r['cuda_act_mib']:8.1f} MiB" if "cuda_act_mib" in r else ""),
+                  flush=True)
+    print("\n| case | " + " | ".join(f"{6 * m} convs: ms, saved MiB" for m in args.multipliers)
+          + " |")
     print("|---|" + "---|" * len(args.multipliers))
     for name in dict.fromkeys(r["case"] for r in rows):
         cells = [f"{r['ms']:.0f}, {r['saved_mib']:.1f}" for r in rows if r["case"] == name]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    meta = {
-        "args": vars(args),
-        "device": str(device),
-        "machine": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
+    meta = {"args": vars(args), "device": str(device),
+            "machine": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__}
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1)

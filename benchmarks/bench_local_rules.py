@@ -54,10 +54,8 @@ def methods(mode, device, lr=1e-3):
         torch.manual_seed(0)
         return small_conv().to(device)
 
-    out = {
-        "torch-backprop": torch_backprop(stack(), lr),
-        "backprop": LocalSVI(backprop_net(stack()), optim_args={"lr": lr}).step,
-    }
+    out = {"torch-backprop": torch_backprop(stack(), lr),
+           "backprop": LocalSVI(backprop_net(stack()), optim_args={"lr": lr}).step}
     for name, rule in RULES.items():
         net = local_net(stack(), *rule()).to(device)
         out[f"{name}-{mode}"] = LocalSVI(net, mode=mode, optim_args={"lr": lr}).step
@@ -80,13 +78,8 @@ def main(argv=None):
     device = torch.device(args.device)
     pyro.set_rng_seed(0)
     data = load(args.dataset, "train", device=device, normalize="standardize")
-    loader = TensorLoader(
-        data.images,
-        data.labels,
-        batch_size=args.batch,
-        drop_last=True,
-        transform=RandomCropFlip(padding=4, fill=-0.2860 / 0.3530),
-    )
+    loader = TensorLoader(data.images, data.labels, batch_size=args.batch, drop_last=True,
+                          transform=RandomCropFlip(padding=4, fill=-0.2860 / 0.3530))
     steps = methods(args.mode, device)
 
     def batches():
@@ -112,22 +105,17 @@ def main(argv=None):
             rates[name].append(args.steps * args.batch / (time.perf_counter() - t0))
     ref = statistics.median(rates["torch-backprop"])
     rows = []
-    print(
-        "| method | examples/s (median of rounds) | x plain PyTorch backprop | "
-        "saved-activation MiB |"
-    )
+    print("| method | examples/s (median of rounds) | x plain PyTorch backprop | "
+          "saved-activation MiB |")
     print("|---|---|---|---|")
     for name, r in rates.items():
         med = statistics.median(r)
-        rows.append({"method": name, "examples_per_s": med, "rounds": r, "saved_mib": saved[name]})
+        rows.append({"method": name, "examples_per_s": med, "rounds": r,
+                     "saved_mib": saved[name]})
         print(f"| {name} | {med:.0f} | {med / ref:.2f} | {saved[name]:.1f} |")
-    meta = {
-        "args": vars(args),
-        "device": str(device),
-        "machine": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
+    meta = {"args": vars(args), "device": str(device),
+            "machine": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__}
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1)
