@@ -67,10 +67,13 @@ class TruncatedMoments(NamedTuple):
 
 
 def _continued_fraction_tails(t: torch.Tensor, num_terms: int):
-    # Evaluate the fraction bottom-up: x_k = k / (t + x_{k+1}), truncated with x = 0.
+    # Evaluate the fraction bottom-up: x_k = k / (t + x_{k+1}), truncated with x = 0;
+    # the numerators as tensors, so each step is one add and one division (``k / y``
+    # with a Python k is a reciprocal and a product).
+    numerators = torch.arange(num_terms, 2, -1, dtype=t.dtype, device=t.device)
     x = torch.zeros_like(t)
-    for k in range(num_terms, 2, -1):
-        x = k / (t + x)
+    for k in numerators:
+        x = torch.div(k, t + x)
     d = 2 / (t + x)
     c = 1 / (t + d)
     return c, d
@@ -86,10 +89,10 @@ class _LogNdtr(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
-        return grad * _inv_mills(x, out)
+        return grad * inv_mills(x, out)
 
 
-def _inv_mills(x, log_ndtr_x):
+def inv_mills(x, log_ndtr_x):
     """``phi(x) / Phi(x)`` from ``log Phi(x)``, accurate for any ``x``."""
     num_terms = _GRAD_NUM_TERMS.get(x.dtype, _GRAD_NUM_TERMS_DEFAULT)
     t = (-x).clamp(min=-_GRAD_SWITCH)
@@ -98,6 +101,23 @@ def _inv_mills(x, log_ndtr_x):
     # Zero exponent where unused, so no inf or nan reaches a second derivative.
     exponent = torch.where(tail, 0.0, -0.5 * x**2 - _LOG_SQRT_2PI - log_ndtr_x)
     return torch.where(tail, t + c, exponent.exp())
+
+
+def inverse_mills(a: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
+    """
+    ``phi(a) / Phi(a)`` to working precision for any ``a``, given ``mass = Phi(a)``:
+    the continued fraction below ``a = -2`` (as :func:`truncated_normal_moments`), the
+    ratio itself above, where ``Phi(a) > 0.02``. Both branches are evaluated on
+    clamped inputs, so neither produces inf or nan.
+
+    :param torch.Tensor a: any floating-point tensor.
+    :param torch.Tensor mass: ``Phi(a)``, shaped like ``a``.
+    """
+    t = (-a).clamp(min=-_SWITCH)
+    c, _ = _continued_fraction_tails(t, _NUM_TERMS.get(a.dtype, _NUM_TERMS_DEFAULT))
+    a_mid = a.clamp(min=_SWITCH)
+    direct = torch.exp(-0.5 * a_mid * a_mid - _LOG_SQRT_2PI) / torch.where(a < _SWITCH, 1.0, mass)
+    return torch.where(a < _SWITCH, t + c, direct)
 
 
 def log_ndtr(x: torch.Tensor) -> torch.Tensor:

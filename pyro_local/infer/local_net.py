@@ -131,13 +131,24 @@ class LocalNet(PyroModule):
         """The model of layer ``name``."""
         if name in self._fn_models:
             return self._fn_models[name]
-        return getattr(self, name)
+        return self._stage(name)
 
     def stage_guide(self, name: str):
         """The guide of layer ``name``, or ``None``."""
         if name in self._fn_guides:
             return self._fn_guides[name]
-        return getattr(self, self._guide_attr(name), None)
+        return self._stage(self._guide_attr(name))
+
+    def _stage(self, attr):
+        # A PyroModule stage is read from torch's module table: PyroModule's
+        # __getattr__ (and the AttributeError of a layer without a guide) cost more
+        # than the rest of a small layer's bookkeeping, and its name was fixed when
+        # it was set (_set_stage). A plain nn.Module goes through __getattr__, whose
+        # pyro.module statement registers its parameters with Pyro's SVI.
+        module = self._modules.get(attr)
+        if module is None or isinstance(module, PyroModule):
+            return module
+        return getattr(self, attr)
 
     def stage_particles(self, name, elbo, inputs, args=(), kwargs=None) -> list:
         """

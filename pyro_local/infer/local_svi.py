@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import inspect
 import math
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
@@ -16,9 +15,10 @@ from . import distributed as ddp
 from .errors import check_finite_parameters
 from .local_elbo import LocalELBO
 from .local_net import LocalNet
+from .optimizers import optimizer_kernels
 from .ownership import assign_parameters, named_module_parameters, owning_module
 from .param_store import EngineParamStore, ParamRecorder, store_parameters
-from .site_terms import check_finite, layer_losses_from_terms
+from .site_terms import check_finite, layer_losses_from_terms, total
 from .state_checks import check_engine_state
 
 CHECKPOINT_FORMAT = 1
@@ -62,23 +62,6 @@ def _to(value, device):
     return value
 
 
-def _multi_tensor(optim, params, args) -> dict:
-    """
-    Asks torch for its multi-tensor optimizer kernels unless the user chose: ``fused``
-    where every parameter is on CUDA and the optimizer has it, else ``foreach`` (torch
-    picks the slow per-tensor loop on CPU by default).
-    """
-    if "fused" in args or "foreach" in args:
-        return args
-    accepted = inspect.signature(optim.__init__).parameters
-    on_cuda = all(p.is_cuda for p in params)
-    if on_cuda and "fused" in accepted:
-        return {**args, "fused": True}
-    if "foreach" in accepted:
-        return {**args, "foreach": True}
-    return args
-
-
 class LocalSVI:
     """
     Stochastic variational inference where every layer's ELBO updates only that
@@ -107,7 +90,10 @@ class LocalSVI:
         all ``guide_is_prior``); must be ``None`` for a :class:`LocalNet`.
     :param LocalELBO loss: the per-layer ELBO (default ``LocalELBO()``).
     :param optim: a ``torch.optim.Optimizer`` class (default ``torch.optim.Adam``).
-    :param dict optim_args: its keyword arguments, for every layer.
+    :param dict optim_args: its keyword arguments, for every layer. Unless they set
+        ``fused`` or ``foreach``, the engine asks for torch's fused kernel where the
+        optimizer has one, else ``foreach``, whose temporaries add a parameter-sized
+        peak (``{"foreach": False}`` avoids it); see :mod:`pyro_local.infer.optimizers`.
     :param dict layer_optim_args: ``{layer: {...}}`` overriding ``optim_args`` per
         layer (per-layer learning rates).
     :param mode: ``"fused"`` or ``"sequential"`` (see :class:`Mode`).
@@ -269,7 +255,8 @@ class LocalSVI:
         for layer, names in self.layer_params.items():
             params = [self._params[n] for n in names]
             args = {**self.optim_args, **self.layer_optim_args.get(layer, {})}
-            self.optimizers[layer] = self.optim(params, **_multi_tensor(self.optim, params, args))
+            args = optimizer_kernels(self.optim, params, args)
+            self.optimizers[layer] = self.optim(params, **args)
         for layer in losses:
             self.history.setdefault(layer, [])
         if self.distributed:
@@ -298,7 +285,7 @@ class LocalSVI:
                 _to(args[1:], device), _to(kwargs, device),
             )
             terms = [t for p in particles for t in p.terms.get(name, [])]
-            loss = -sum(t.value for t in terms) if terms else torch.zeros((), device=device)
+            loss = -total(t.value for t in terms) if terms else torch.zeros((), device=device)
             inputs = [p.output for p in particles]
             yield name, loss, terms
 
@@ -309,6 +296,8 @@ class LocalSVI:
         (averaged over processes).
         """
         values = [v.detach().reshape(()) for v in losses.values()]
+        if len(values) == 1 and not self.distributed:  # sequential mode: one layer
+            return {layer: values[0].item() for layer in losses}
         dtype = functools.reduce(torch.promote_types, (v.dtype for v in values))
         if len({v.device for v in values}) > 1:  # layers on several devices
             values = [v.cpu() for v in values]
@@ -338,9 +327,9 @@ class LocalSVI:
         losses = {layer: loss for layer, loss, _ in stages}
         values = self._values(losses)
         check_finite(values, {layer: terms for layer, _, terms in stages})
-        total = sum(losses.values())
-        if torch.is_tensor(total) and total.requires_grad:
-            total.backward()
+        loss = total(losses.values())
+        if torch.is_tensor(loss) and loss.requires_grad:
+            loss.backward()
         self._update(losses)
         return values
 

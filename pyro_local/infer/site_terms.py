@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from typing import NamedTuple
 
 import torch
@@ -151,9 +153,10 @@ def site_terms(model_trace, guide_trace, closed_form_kl=True) -> dict[str, list[
     positions = _guide_positions(guide_trace)
     latest = -1  # the latest guide position among the latents visited so far
 
-    def add(layer, name, kind, term, stack, contribution):
+    def add(layer, name, kind, term, stack, contribution, sign=1):
         terms.setdefault(layer, []).append(SiteTerm(name, kind, term))
-        rewards.setdefault(layer, []).append((stack, contribution))
+        # The contribution is negated only if a score function needs it as reward.
+        rewards.setdefault(layer, []).append((stack, contribution, sign))
 
     for name, site in model_trace.nodes.items():
         if site["type"] != "sample" or site_is_subsample(site):
@@ -175,7 +178,7 @@ def site_terms(model_trace, guide_trace, closed_form_kl=True) -> dict[str, list[
         if guide_site["infer"].get(_DEFERRED) or (closed_form_kl and in_order):
             kl = _closed_form_kl(guide_site, site)
         if kl is not None:
-            add(layer, name, "kl", -kl.sum(), stack, -kl)
+            add(layer, name, "kl", -(kl if kl.dim() == 0 else kl.sum()), stack, kl, -1)
             continue
         term, elbo, score = _monte_carlo_term(_log_prob(site), guide_site)
         add(layer, name, "monte_carlo", term, stack, elbo)
@@ -194,7 +197,7 @@ def site_terms(model_trace, guide_trace, closed_form_kl=True) -> dict[str, list[
 
     # Score-function surrogates: each site's reward is its own layer's ELBO.
     for layer, guide_site, score in score_sites:
-        log_r = MultiFrameTensor(*((s, c.detach()) for s, c in rewards[layer]))
+        log_r = MultiFrameTensor(*((s, sign * c.detach()) for s, c, sign in rewards[layer]))
         surrogate = (log_r.sum_to(guide_site["cond_indep_stack"]) * score).sum()
         terms[layer].append(
             SiteTerm(guide_site["name"], "score_function", surrogate - surrogate.detach())
@@ -211,7 +214,12 @@ def average_terms(terms: dict[str, list[SiteTerm]], count: int) -> dict[str, lis
 
 def layer_losses_from_terms(terms: dict[str, list[SiteTerm]]) -> dict[str, torch.Tensor]:
     """Negative ELBO per layer: minus the sum of the layer's site terms."""
-    return {layer: -sum(t.value for t in ts) for layer, ts in terms.items()}
+    return {layer: -total(t.value for t in ts) for layer, ts in terms.items()}
+
+
+def total(values):
+    """The sum of tensors (``sum`` would add an extra 0 + first, one more autograd node)."""
+    return functools.reduce(operator.add, values)
 
 
 def check_finite(losses: dict[str, float], terms: dict[str, list[SiteTerm]], note=None) -> None:

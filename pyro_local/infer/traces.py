@@ -52,10 +52,13 @@ def get_traces(model, guide, args, kwargs, max_plate_nesting=math.inf):
     :returns: ``(model_trace, guide_trace)``.
     """
     if guide is None:
+        # Nothing to replay: the model runs under one handler less (every site of
+        # every layer passes through each handler on the stack).
         guide_trace = poutine.Trace()
+        model_trace = poutine.trace(model).get_trace(*args, **kwargs)
     else:
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-    model_trace = poutine.trace(replay(model, guide_trace)).get_trace(*args, **kwargs)
+        model_trace = poutine.trace(replay(model, guide_trace)).get_trace(*args, **kwargs)
     if is_validation_enabled():
         _check_traces(model_trace, guide_trace, max_plate_nesting)
     return model_trace, guide_trace
@@ -99,6 +102,8 @@ def _check_traces(model_trace, guide_trace, max_plate_nesting):
     ]
     if missing:
         raise missing_guide_site_error(missing)
+    if not any(site["type"] == "sample" for site in guide_trace.nodes.values()):
+        return  # Pyro's checks compare the sites both traces share: there are none
     # Pyro's checks (shapes, auxiliary sites) on the sites that both traces share.
     prior_only = [
         name
