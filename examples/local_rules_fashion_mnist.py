@@ -30,8 +30,10 @@ import argparse
 import json
 import platform
 import resource
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pyro
 import torch
@@ -145,6 +147,19 @@ def run_method(method, args, train, test, device):
             "saved_activation_mib": meter.peak / 2**20, "peak_rss_mib": rss}
 
 
+def source_commit():
+    """The git commit of the code that ran (with ``+dirty`` for uncommitted changes), or None."""
+    here = ["git", "-C", str(Path(__file__).resolve().parent)]
+    try:
+        commit = subprocess.run([*here, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run([*here, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def augmentation(args):
     if not args.augment:
         return None
@@ -210,7 +225,7 @@ def main(argv=None):
     meta = {"argv": sys.argv, "args": vars(args), "device": str(device),
             "machine": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "pyro": pyro.__version__, "train_examples": len(labels)}
+            "pyro": pyro.__version__, "train_examples": len(labels), "commit": source_commit()}
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=1)
