@@ -7,6 +7,7 @@ number of epochs:
 
 - ``backprop``: the network end to end under LocalSVI (one layer: the whole net);
 - ``torch-backprop``: the same, as a plain PyTorch loop (the throughput reference);
+- ``torch-greedy``: greedy linear heads as a plain PyTorch loop (the local baseline);
 - ``greedy`` / ``greedy-conv``: greedy local learning with linear / small conv heads;
 - ``svp``: Stochastic Variational Propagation (fixed projections, alignment);
 - ``lls``, ``lls-square``, ``lls-m``, ``lls-mxm``: LLS and its variants;
@@ -43,7 +44,17 @@ from tqdm.auto import tqdm
 from pyro_local.data import RandomCropFlip, TensorLoader, load
 from pyro_local.infer import LocalSVI, SavedTensorMeter
 from pyro_local.models import mlp, small_conv, small_vit, vgg8
-from pyro_local.nn import LLS, SVP, ContSup, GreedyHeads, backprop_net, local_net, predict
+from pyro_local.nn import (
+    LLS,
+    SVP,
+    ContSup,
+    GreedyHeads,
+    backprop_net,
+    local_net,
+    pool_features,
+    pooled_dim,
+    predict,
+)
 
 NETWORKS = {"small_conv": small_conv, "mlp": mlp, "vgg8": vgg8, "vit": small_vit}
 
@@ -64,7 +75,7 @@ METHODS = {
     "contsup": lambda a: (GreedyHeads("linear"), ContSup(input=True)),
     "contsup-r1e": lambda a: (GreedyHeads("linear"), ContSup(input=True, residual=1)),
 }
-ALL_METHODS = ["backprop", "torch-backprop", *METHODS]
+ALL_METHODS = ["backprop", "torch-backprop", "torch-greedy", *METHODS]
 
 
 
@@ -83,11 +94,44 @@ class TorchBackprop:
         return loss
 
 
+class TorchGreedy:
+    """
+    Greedy local learning as a plain PyTorch loop: every block reads its input detached
+    and trains with a linear head on its pooled output; the classifier reads the last
+    block's output detached. The heads are made right after the stack, in block order,
+    as :class:`~pyro_local.nn.GreedyHeads` makes them, so both start from the same weights.
+    """
+
+    def __init__(self, stack, lr):
+        self.stack = stack
+        self.heads = torch.nn.ModuleList(
+            torch.nn.Linear(pooled_dim(stack.shapes[n], stack.pools[n]), stack.num_classes)
+            for n in stack.names
+        ).to(next(stack.parameters()).device)
+        params = [*stack.parameters(), *self.heads.parameters()]
+        self.opt = torch.optim.Adam(params, lr=lr)  # per-parameter state: per-layer Adams
+
+    def step(self, x, y):
+        loss, h = 0.0, x
+        for name, head in zip(self.stack.names, self.heads):
+            h = self.stack.blocks[name](h.detach())
+            logits = head(pool_features(h, self.stack.pools[name]))
+            loss = loss + torch.nn.functional.cross_entropy(logits, y, reduction="sum")
+        logits = self.stack.classifier(h.detach())
+        loss = loss + torch.nn.functional.cross_entropy(logits, y, reduction="sum")
+        loss.backward()
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return loss
+
+
 def build(method, args, device):
     torch.manual_seed(args.seed)  # the same initial weights for every method
     stack = NETWORKS[args.network](**network_kwargs(args)).to(device)
     if method == "torch-backprop":
         return stack, TorchBackprop(stack, args.lr).step, lambda x: stack(x)
+    if method == "torch-greedy":
+        return stack, TorchGreedy(stack, args.lr).step, lambda x: stack(x)
     net = backprop_net(stack) if method == "backprop" else local_net(
         stack, *METHODS[method](args), seed=args.seed)
     net = net.to(device)
