@@ -6,7 +6,9 @@
 # mean-field guides. One after the other; rows are independent, so on a machine with
 # two cores two lines of this script may run side by side.
 # Usage: sh examples/fashion_mnist_bayes_suite.sh OUT_DIR [extra args, e.g. --threads 1]
-# About 3 hours of one core.
+# About 3 hours of one core; on a shared machine run it niced, e.g.
+#   nice -n 5 sh examples/fashion_mnist_bayes_suite.sh out/ --threads 1
+# PYTHON=/path/to/python picks the interpreter (default: python).
 set -e
 out=${1:?usage: fashion_mnist_bayes_suite.sh OUT_DIR [extra args]}
 shift

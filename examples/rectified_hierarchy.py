@@ -30,6 +30,7 @@ from pyro import poutine
 from pyro.poutine.messenger import Messenger
 from tqdm.auto import tqdm
 
+from pyro_local.cli.hierarchy import layer_elbos
 from pyro_local.data import TensorLoader, binarize_dynamic, binarize_static, load
 from pyro_local.diagnostics.latent_activity import latent_activity
 from pyro_local.guides import (
@@ -38,6 +39,7 @@ from pyro_local.guides import (
     StructuredRectifiedGuide,
 )
 from pyro_local.infer import LocalELBO, LocalSVI, importance_log_likelihood, iwae_bound
+from pyro_local.infer.checkpoint import safe_load
 from pyro_local.models import GaussianVAE, RectifiedHierarchy
 
 VARIANTS = {
@@ -132,15 +134,6 @@ def mean_se(values):
     return float(values.mean()), float(values.std() / math.sqrt(len(values)))
 
 
-def elbo_per_layer(model, guide, x):
-    """Per-layer ELBO terms per image (closed-form KLs, one draw per image)."""
-    sums = {}
-    for (xb,) in batches(x, 500):
-        for k, v in LocalELBO().layer_losses(model, guide, xb).items():
-            sums[k] = sums.get(k, 0.0) - float(v)
-    return {k: v / len(x) for k, v in sums.items()}
-
-
 @torch.no_grad()
 def evaluate(model, guide, x_all, x_test, args, variant):
     """
@@ -148,8 +141,8 @@ def evaluate(model, guide, x_all, x_test, args, variant):
     ``x_test`` (the first ``--test-images``); in evaluation mode.
     """
     model.eval(), guide.eval()
-    layers = elbo_per_layer(model, guide, x_all)
-    layers_subset = elbo_per_layer(model, guide, x_test)
+    layers = layer_elbos(model, guide, x_all)
+    layers_subset = layer_elbos(model, guide, x_test)
     ks = [k for k in (1, 10, 100, 1000, 5000) if k <= args.iwae_samples
           and args.iwae_samples % k == 0]
     bounds = {k: [] for k in ks}
@@ -258,7 +251,7 @@ def paired_comparisons(out, num_images):
     for variant in VARIANTS:
         path = out / f"{variant}_iwae.pt"
         if path.exists():
-            values = torch.load(path)
+            values = safe_load(path)
             if len(values) == num_images:
                 per_image[variant] = values
     names = list(per_image)

@@ -5,8 +5,11 @@
 - Rectified-Gaussian hierarchies (Salimans 2016): :class:`StructuredRectifiedGuide`
   (bottom-up pass, then top-down sampling in the generative order) and
   :class:`MeanFieldRectifiedGuide`; :class:`GaussianEncoderGuide` for the Gaussian VAE.
+- Any Pyro model with rectified-Gaussian latents: :class:`AutoRectifiedNormal`, the
+  mean-field autoguide that keeps their atom at zero (generic autoguides refuse them).
 """
 
+from .auto_rectified import AutoRectifiedNormal
 from .bottom_up import BottomUpEncoder, BottomUpGuide
 from .gaussian_encoder import GaussianEncoderGuide
 from .mean_field_rectified import MeanFieldRectifiedGuide
@@ -25,6 +28,7 @@ from .weight_guides import AutoMatrixNormal, AutoMeanFieldNormal, AutoWeightGuid
 
 __all__ = [
     "AutoMatrixNormal",
+    "AutoRectifiedNormal",
     "AutoMeanFieldNormal",
     "AutoWeightGuide",
     "BottomUpEncoder",

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pyro
 import torch
+from pyro.nn import PyroModule
 from torch import nn
 
 from pyro_local.distributions import RectifiedNormal
@@ -78,7 +79,7 @@ class BottomUpEncoder(nn.Module):
         return factors
 
 
-class BottomUpGuide(nn.Module):
+class BottomUpGuide(PyroModule):
     """
     Base of the guides of a :class:`~pyro_local.models.RectifiedHierarchy` that read
     ``x`` through a :class:`BottomUpEncoder` and sample the latent layers top down,

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro.nn import PyroModule
 from torch import nn
 
 from pyro_local.models.dense import GaussianHead, check_dims, dense_mlp
 from pyro_local.models.gaussian_vae import LATENT, GaussianVAE
 
 
-class GaussianEncoderGuide(nn.Module):
+class GaussianEncoderGuide(PyroModule):
     """
     ``q(z | x) = Normal(loc(x), diag(scale(x)^2))`` from an MLP encoder, the guide of
     :class:`~pyro_local.models.GaussianVAE` (as in Pyro's VAE tutorial). The KL against

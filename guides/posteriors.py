@@ -1,7 +1,7 @@
 """Variational posteriors of one site, as small PyroModules owning their parameters.
 
-Each module's ``distribution()`` builds the site's guide distribution from its
-parameters; the autoguides in :mod:`pyro_local.guides` hold one per site.
+Each module's ``distribution(validate_args=None)`` builds the site's guide
+distribution from its parameters; the autoguides in :mod:`pyro_local.guides` hold one per site.
 
 Initialisation (:class:`InitScales`) is relative to the weight's *unit* ``u``, the
 scale of a well-initialised weight: ``1/sqrt(n)`` for a layer of ``n`` rows in the
@@ -222,8 +222,10 @@ class MatrixNormalPosterior(PyroModule):
         self.row = _FactorParams(row_structure, row_std, rank, init_scales.factor)
         self.column = _FactorParams(column_structure, column_std, rank, init_scales.factor)
 
-    def distribution(self):
-        return MatrixNormal.from_factors(self.loc, self.row.factor(), self.column.factor())
+    def distribution(self, validate_args=None):
+        return MatrixNormal.from_factors(
+            self.loc, self.row.factor(), self.column.factor(), validate_args=validate_args
+        )
 
 
 class MeanFieldPosterior(PyroModule):
@@ -247,8 +249,8 @@ class MeanFieldPosterior(PyroModule):
         self.loc = torch.nn.Parameter(loc)
         self.scale = PyroParam(row_std.unsqueeze(-1) * column_std, constraints.positive)
 
-    def distribution(self):
-        return dist.Normal(self.loc, self.scale).to_event(2)
+    def distribution(self, validate_args=None):
+        return dist.Normal(self.loc, self.scale, validate_args=validate_args).to_event(2)
 
 
 class NormalPosterior(PyroModule):
@@ -266,5 +268,6 @@ class NormalPosterior(PyroModule):
         self.loc = PyroParam(loc, constraints.real, event_dim)
         self.scale = PyroParam(torch.full_like(loc, init_scale), constraints.positive, event_dim)
 
-    def distribution(self):
-        return dist.Normal(self.loc, self.scale).to_event(self.event_dim)
+    def distribution(self, validate_args=None):
+        normal = dist.Normal(self.loc, self.scale, validate_args=validate_args)
+        return normal.to_event(self.event_dim)

@@ -9,6 +9,7 @@ import pyro
 import torch
 from pyro.infer.autoguide import AutoGuide
 from pyro.infer.autoguide.utils import deep_setattr
+from pyro.infer.util import is_validation_enabled
 from pyro.nn import PyroModule
 from torch.distributions import constraints
 
@@ -128,27 +129,39 @@ class AutoWeightGuide(AutoGuide):
                     f"support {site['fn'].support}; combine guides with AutoGuideList"
                 )
             deep_setattr(self.posteriors, name, module.to(value))
+        # What forward needs from the prototype trace is static: kept, not recomputed.
+        self._sites = []
+        for name, site in self._guided_sites():
+            infer = {}
+            if name in self._weight_sites and site["infer"].get(LOCAL_REPARAM):
+                infer = {LOCAL_REPARAM: True}
+            self._sites.append((name, site, operator.attrgetter(name)(self.posteriors), infer))
+        # Plates are made only when a guided site sits in one: making a plate records
+        # its subsample site, which would then fix the model's batch size on replay.
+        self._needs_plates = any(
+            f.vectorized for _, s, _, _ in self._sites for f in s["cond_indep_stack"]
+        )
+        self._posteriors_checked = False
 
     def forward(self, *args, **kwargs):
         """Samples every latent site of the model; returns ``{name: value}``."""
         if self.prototype_trace is None:
             self._setup_prototype(*args, **kwargs)
-        sites = list(self._guided_sites())
-        # Plates are made only when a guided site sits in one: making a plate records
-        # its subsample site, which would then fix the model's batch size on replay.
-        needs_plates = any(f.vectorized for _, s in sites for f in s["cond_indep_stack"])
-        plates = self._create_plates(*args, **kwargs) if needs_plates else {}
+        plates = self._create_plates(*args, **kwargs) if self._needs_plates else {}
+        # Under Pyro's validation each posterior's parameters are checked on the first
+        # step: they come from constrained parameters, valid by construction, so later
+        # checks would only scan weight-sized tensors for a NaN, which the ELBO's own
+        # non-finite check names by site.
+        validate = False if self._posteriors_checked else None
         result = {}
-        for name, site in sites:
-            posterior = operator.attrgetter(name)(self.posteriors).distribution()
-            infer = {}
-            if name in self._weight_sites and site["infer"].get(LOCAL_REPARAM):
-                infer = {LOCAL_REPARAM: True}
+        for name, site, module, infer in self._sites:
+            posterior = module.distribution(validate_args=validate)
             with ExitStack() as stack:
                 for frame in site["cond_indep_stack"]:
                     if frame.vectorized:
                         stack.enter_context(plates[frame.name])
-                result[name] = pyro.sample(name, posterior, infer=infer)
+                result[name] = pyro.sample(name, posterior, infer=dict(infer))
+        self._posteriors_checked = self._posteriors_checked or is_validation_enabled()
         return result
 
     @torch.no_grad()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro.nn import PyroModule
 from torch import nn
 
 from pyro_local.poutine import layer
@@ -19,15 +20,23 @@ from .rectified_hierarchy import OBSERVED
 LATENT = "z"
 
 
-class GaussianVAE(nn.Module):
+class GaussianVAE(PyroModule):
     """
     ``z ~ Normal(0, I)``, ``x ~ p(x | decoder(z))``: the single-latent-layer VAE of
     Kingma & Welling (2014) and Pyro's VAE tutorial, with an MLP decoder.
 
     Sites: the latent ``"z"`` (event shape ``(z_dim,)``) and the observed ``"x"``, in
-    a ``"data"`` plate at ``dim=-1``, each in its own layer (``"z"``, ``"x"``) for
-    :meth:`pyro_local.infer.LocalELBO.layer_losses`. Guide:
+    a ``"data"`` plate at ``dim=-1``, each in its own layer (``"z"``, ``"x"``) so that
+    :meth:`pyro_local.infer.LocalELBO.layer_losses` and ``LocalSVI``'s history report
+    the KL and the reconstruction term apart. Guide:
     :class:`pyro_local.guides.GaussianEncoderGuide`.
+
+    The two layers are reported apart but cannot learn apart: the guide's encoder is
+    reached by both the KL (through ``q(z | x)``) and the reconstruction (through the
+    sample of ``z``), so ``LocalSVI`` with its default ``strict=True`` rejects the
+    pair with a ``LayerLeakError``. Train it jointly, ``LocalSVI(model, guide,
+    strict=False)``, as the rectified hierarchy; it is a PyroModule, so Pyro's own
+    ``SVI`` trains it too.
 
     :param int x_dim: pixels per image.
     :param int z_dim: latent units.

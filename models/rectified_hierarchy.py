@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pyro
 import torch
+from pyro.nn import PyroModule
 from torch import nn
 
 from pyro_local.distributions import RectifiedNormal
@@ -23,7 +24,7 @@ def latent_name(index: int) -> str:
     return f"z{index + 1}"
 
 
-class RectifiedHierarchy(nn.Module):
+class RectifiedHierarchy(PyroModule):
     """
     A hierarchy of rectified-Gaussian latent layers over an image,
     ``z_L -> ... -> z_1 -> x``::
@@ -46,7 +47,9 @@ class RectifiedHierarchy(nn.Module):
     log-likelihood as layer ``"x"`` and the KL of each latent layer, conditional on
     the sampled layer above, as layer ``"z<l>"``. Train it jointly with
     ``LocalSVI(model, guide, strict=False)``: the guides share the model's top-down
-    networks, so those parameters are reached by several layers' losses.
+    networks, so those parameters are reached by several layers' losses. It is a
+    PyroModule, so Pyro's own ``SVI`` (with ``TraceMeanField_ELBO``, whose KLs are
+    in closed form) trains it too.
 
     There is no batch normalisation in the generative path: in training mode it would
     make ``p(x)`` of one image depend on the other images of its batch, so the model

@@ -1,6 +1,7 @@
 """The package installs under one import name: ``pyro_local``."""
 
 import importlib
+import re
 import subprocess
 import sys
 import zipfile
@@ -55,3 +56,16 @@ def test_wheel_holds_only_pyro_local(tmp_path):
 
 def test_version():
     assert pyro_local.__version__.count(".") == 2
+
+
+def test_no_file_refers_to_a_developers_machine():
+    # Scripts and docs must run anywhere: no absolute paths of one machine.
+    root = ROOT
+    found = []
+    for folder in ("examples", "benchmarks", "docs", "pyro_local", "models", "guides"):
+        for path in (root / folder).rglob("*"):
+            if path.suffix in (".py", ".sh", ".md", ".cfg", ".toml") and path.is_file():
+                text = path.read_text(errors="replace")
+                found += [f"{path.relative_to(root)}: {m}"
+                          for m in re.findall(r"(?:/work|/home/\w+|/Users/\w+)/[\w./-]+", text)]
+    assert found == []

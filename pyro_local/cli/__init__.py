@@ -1,5 +1,10 @@
-"""The ``pyro-local`` command line (also ``python -m pyro_local``)."""
+"""The ``pyro-local`` command line (also ``python -m pyro_local``), and its run folders
+from Python (:mod:`pyro_local.cli.api`)."""
 
+from .api import evaluate, report, save_run, train
+from .config import RunConfig
 from .main import main
+from .model_spec import ModelSpec
+from .run_dir import RunDir
 
-__all__ = ["main"]
+__all__ = ["ModelSpec", "RunConfig", "RunDir", "evaluate", "main", "report", "save_run", "train"]

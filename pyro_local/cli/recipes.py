@@ -26,8 +26,6 @@ class Built:
     :param model: the whole network as a Pyro model (for the diagnostics), or ``None``.
     :param guide: its guide, or ``None`` when the network has no guided latents.
     :param str label_site: the observed site of the network's prediction.
-    :param callable weight_scales: ``() -> {layer: (row scales, column scales)}`` of
-        matrix-normal weight posteriors, or ``None``.
     """
 
     svi: LocalSVI
@@ -36,17 +34,6 @@ class Built:
     model: object = None
     guide: object = None
     label_site: str | None = None
-    weight_scales: Callable | None = None
-
-    def eval(self):
-        """For evaluation: the parameters' averages in place (if the engine keeps
-        them), modules in eval mode."""
-        average = getattr(self.svi, "average", None)
-        if average is not None:
-            average.copy_to()
-        for m in (self.svi.model, self.svi.guide):
-            if isinstance(m, torch.nn.Module):
-                m.eval()
 
 
 @dataclass(frozen=True)
@@ -59,6 +46,7 @@ class Recipe:
     :param tuple uses: the :class:`RunConfig` fields it reads, besides the common ones.
     :param bool flatten: whether it takes flat ``(N, 784)`` images.
     :param callable build: ``(config, num_data, device) -> Built``.
+    :param tuple hidden: its dense hidden widths when ``--hidden`` is not given.
     """
 
     name: str
@@ -66,13 +54,14 @@ class Recipe:
     uses: tuple
     flatten: bool
     build: Callable
+    hidden: tuple = ()
 
 
 class _AveragedSVI(LocalSVI):
     """:class:`~pyro_local.infer.LocalSVI` that keeps an exponential moving average
     (0.999) of the parameters after every step, as the paper and
     ``examples/fashion_mnist_bayes.py`` do; checkpoints carry it and
-    :meth:`Built.eval` puts it in place for evaluation."""
+    :meth:`~pyro_local.cli.jobs.Job.eval` puts it in place for ``evaluate`` and ``report``."""
 
     def __init__(self, *args, decay=0.999, **kwargs):
         super().__init__(*args, **kwargs)
@@ -96,9 +85,14 @@ class _AveragedSVI(LocalSVI):
         return {**super().state_dict(), "average": self._ensure_average().state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        saved = state.get("average")
+        if saved is not None:  # all or nothing: the average is checked before any load
+            self._ensure_average().check_state_dict(saved)
         super().load_state_dict(state)
-        if "average" in state:
-            self._ensure_average().load_state_dict(state["average"])
+        if saved is None:  # a checkpoint without one: the average starts from its parameters
+            self.average = None
+        else:
+            self.average.load_state_dict(saved)
 
 
 def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
@@ -106,8 +100,8 @@ def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
     from ..models import BayesianClassifier, local_classifier_net, predictive_probs
     from ..nn import local_reparameterization
 
-    # The library's defaults: standard parametrization, prior MN(0, I/n, I), posteriors
-    # starting at a prior draw with a tenth of the prior's standard deviation.
+    # The library's defaults: standard parametrization, prior MN(0, I, I), posteriors
+    # starting at PyTorch's initialisation with std 0.1 of the layer's weight unit.
     if cfg.structure == "mean-field":
         builder = AutoMeanFieldNormal
     elif cfg.structure in ("diagonal", "low_rank", "dense"):
@@ -120,48 +114,32 @@ def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
         net = local_classifier_net(blocks, 10, num_data, guide_builder=builder).to(device)
         svi = _AveragedSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
         model, guide, last = net.model, net.guide, f"{net.names[-1]}.y"
-        guides = {name: net.stage_guide(name) for name in net.names}
     else:
         if cfg.mode != "fused":
             raise UsageError("--mode sequential needs --training local")
         model = BayesianClassifier(blocks, num_data).to(device)
         guide = builder(model)
         svi = _AveragedSVI(model, guide, optim_args={"lr": cfg.lr})
-        last, guides = "y", {"network": guide}
+        last = "y"
 
     def predict(x, num_samples):
         # LocalNet.guide runs the layers inside it: draws one at a time.
         return predictive_probs(model, guide, x, num_samples=num_samples,
                                 parallel=cfg.training == "global")
 
-    def weight_scales():
-        scales = {}
-        for layer, g in guides.items():
-            posteriors = getattr(g, "posteriors", None)
-            if posteriors is None:
-                continue
-            for name, module in posteriors.named_modules():
-                if hasattr(module, "distribution") and name:
-                    d = module.distribution()
-                    if hasattr(d, "row_scale"):
-                        label = name if layer == "network" else f"{layer}: {name}"
-                        scales[label] = (d.row_scale.detach().cpu(),
-                                         d.column_scale.detach().cpu())
-        return scales or None
-
-    return Built(svi, local_reparameterization, predict, model, guide, last, weight_scales)
+    return Built(svi, local_reparameterization, predict, model, guide, last)
 
 
 def _mlp_blocks(cfg):
     from ..models import mlp_blocks
 
-    return mlp_blocks(784, tuple(cfg.hidden or (200,)), 10)
+    return mlp_blocks(784, tuple(cfg.hidden), 10)
 
 
 def _lenet_blocks(cfg):
     from ..models import lenet5_blocks
 
-    return lenet5_blocks((1, 28, 28), (6, 16), tuple(cfg.hidden or (120, 84)), 10)
+    return lenet5_blocks((1, 28, 28), (6, 16), tuple(cfg.hidden), 10)
 
 
 def _smallconv_build(cfg: RunConfig, num_data: int, device) -> Built:
@@ -202,12 +180,12 @@ RECIPES = {
                "posteriors (Louizos & Welling 2016), local per-layer ELBOs with linear "
                "heads by default",
                ("hidden", "structure", "training", "mode", "num_samples"), True,
-               functools.partial(_bayes_build, _mlp_blocks)),
+               functools.partial(_bayes_build, _mlp_blocks), hidden=(200,)),
         Recipe("bayes-lenet5",
                "Bayesian LeNet-5 (6-16 conv, 120-84 dense unless --hidden) with "
                "matrix-normal weight posteriors",
                ("hidden", "structure", "training", "mode", "num_samples"), False,
-               functools.partial(_bayes_build, _lenet_blocks)),
+               functools.partial(_bayes_build, _lenet_blocks), hidden=(120, 84)),
         Recipe("local-smallconv",
                "LLS's SmallConv trained with a local rule (svp, lls, greedy, contsup) or "
                "backprop",

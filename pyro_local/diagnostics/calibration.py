@@ -13,8 +13,9 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["CalibrationSummary", "ReliabilityDiagram", "brier_score", "calibration_summary",
-           "expected_calibration_error", "gaussian_nll", "negative_log_likelihood"]
+__all__ = ["CalibrationGap", "CalibrationSummary", "ReliabilityDiagram", "brier_score",
+           "calibration_gap", "calibration_summary", "expected_calibration_error",
+           "gaussian_nll", "negative_log_likelihood"]
 
 
 def check_probs(probs, name="probs", min_dim=2):
@@ -179,6 +180,40 @@ def expected_calibration_error(probs, labels, num_bins=15):
     """
     diagram = reliability_diagram(probs, labels, num_bins)
     return _ece(diagram), diagram
+
+
+class CalibrationGap(NamedTuple):
+    """The ECE split by direction, with the ECE a calibrated model would show by chance.
+
+    :ivar float over: sum over bins of (n_b / N) max(confidence_b - accuracy_b, 0): the
+        overconfident part of the ECE.
+    :ivar float under: the same with accuracy above confidence: the underconfident part.
+    :ivar float noise: expected ECE of a perfectly calibrated model with these bins and
+        confidences, sum_b (n_b / N) sqrt(2 / pi) sqrt(c_b (1 - c_b) / n_b): in a bin
+        of n_b points of confidence c_b a calibrated model's accuracy has standard
+        deviation at most sqrt(c_b (1 - c_b) / n_b), and E|N(0, s^2)| = s sqrt(2 / pi).
+    """
+
+    over: float
+    under: float
+    noise: float
+
+    @property
+    def ece(self):
+        """The expected calibration error, over + under."""
+        return self.over + self.under
+
+
+def calibration_gap(diagram):
+    """The :class:`CalibrationGap` of a :class:`ReliabilityDiagram`."""
+    filled = diagram.count > 0
+    n = diagram.count[filled].double()
+    weight = n / n.sum()
+    gap = diagram.confidence[filled] - diagram.accuracy[filled]
+    c = diagram.confidence[filled]
+    noise = weight * math.sqrt(2 / math.pi) * (c * (1 - c) / n).sqrt()
+    return CalibrationGap(float((weight * gap.clamp(min=0)).sum()),
+                          float((weight * (-gap).clamp(min=0)).sum()), float(noise.sum()))
 
 
 class CalibrationSummary(NamedTuple):

@@ -10,12 +10,13 @@ Large latent sites (whole weight matrices) are kept out of memory by a simple po
 
 - sites named in ``sites`` (by default, every latent or deterministic site with at most
   ``max_site_size`` elements per draw) are kept in full, every ``thin``-th draw;
-- every other latent site is *summarised*: its posterior mean and standard deviation
-  per element, accumulated over all draws without storing them.
+- every other latent site is *summarised*: its posterior mean, standard deviation and
+  probability of exactly zero per element, accumulated over all draws without storing
+  them, and the draws of ``subset_size`` evenly spaced elements, every ``thin``-th draw.
 
-Posterior predictive draws are thinned like the kept sites. Log densities and the
-pointwise log-likelihood are kept for every draw, since importance sampling needs all
-of them; they cost ``num_samples`` times the number of observations.
+Posterior predictive draws are made and kept for the kept draws only. Log densities and
+the pointwise log-likelihood are kept for every draw, since importance sampling needs
+all of them; they cost ``num_samples`` times the number of observations.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 
 from ..infer.local_elbo import guide_site_layers
 from ..poutine import GLOBAL, site_layer
+from .site_summary import Moments, site_facts, subset_index
 from .traces import (
     is_deterministic,
     is_latent,
@@ -42,8 +44,11 @@ class Draws(NamedTuple):
     """What :func:`collect_draws` records; tensors are on the CPU.
 
     :ivar dict latent: site name -> kept draws, shape ``(num_kept, *site_shape)``.
-    :ivar dict latent_summary: site name -> ``(2, *site_shape)`` float64 tensor holding the
-        posterior mean and standard deviation (``ddof=1``) of each element, over all draws.
+    :ivar dict latent_summary: site name -> ``(3, *site_shape)`` float64 tensor holding the
+        posterior mean, standard deviation (``ddof=1``) and probability of exactly zero
+        of each element, over all draws.
+    :ivar dict latent_subset: summarised site -> ``(flat indices, (num_kept, size) draws)``
+        of a few of its elements.
     :ivar dict predictive: observed site -> replicated data, ``(num_kept, *obs_shape)``.
     :ivar dict log_likelihood: observed site -> ``log p(x_i | theta_s)`` per draw and
         point, ``(num_samples, *batch_shape)`` float64, without subsampling scale.
@@ -55,10 +60,15 @@ class Draws(NamedTuple):
         (``None`` where no plate names it).
     :ivar int num_samples: number of draws.
     :ivar int thin: the kept draws are the draws ``0, thin, 2 * thin, ...``.
+    :ivar dict facts: site name -> facts read from the model's distribution
+        (:func:`~pyro_local.diagnostics.site_summary.site_facts`).
+    :ivar dict latent_sizes: layer -> number of latent elements per draw.
+    :ivar str device: the device the model ran on.
     """
 
     latent: dict
     latent_summary: dict
+    latent_subset: dict
     predictive: dict
     log_likelihood: dict
     observed: dict
@@ -67,32 +77,9 @@ class Draws(NamedTuple):
     plates: dict
     num_samples: int
     thin: int
-
-
-class _Moments:
-    """Running mean and sum of squared deviations, merged block by block (Chan et al.)."""
-
-    def __init__(self):
-        self.count = 0
-        self.mean = None
-        self.m2 = None
-
-    def update(self, x):
-        k = x.shape[0]
-        mean = x.mean(0)
-        m2 = (x - mean).pow(2).sum(0)
-        if self.count == 0:
-            self.count, self.mean, self.m2 = k, mean, m2
-            return
-        total = self.count + k
-        delta = mean - self.mean
-        self.mean = self.mean + delta * (k / total)
-        self.m2 = self.m2 + m2 + delta.pow(2) * (self.count * k / total)
-        self.count = total
-
-    def result(self):
-        var = self.m2 / (self.count - 1) if self.count > 1 else torch.full_like(self.m2, torch.nan)
-        return torch.stack([self.mean, var.sqrt()])
+    facts: dict
+    latent_sizes: dict
+    device: str = "cpu"
 
 
 def _plate_names(site, batch_rank):
@@ -154,7 +141,7 @@ def _check_int(value, name, minimum):
 class _Recorder:
     """Accumulates the blocks of draws; the first (unbatched) draw fixes sites and shapes."""
 
-    def __init__(self, probe, sites, max_site_size, thin, obs_sites):
+    def __init__(self, probe, sites, max_site_size, thin, obs_sites, subset_size):
         model = probe.model
         latent = [n for n, s in model.nodes.items() if is_latent(s) or is_deterministic(s)]
         observed = [n for n, s in model.nodes.items() if is_observed_data(s)]
@@ -166,6 +153,8 @@ class _Recorder:
             kept = [n for n in latent if self.shapes[n].numel() <= max_site_size]
         self.kept = kept
         self.summarised = [n for n in latent if n not in kept and is_latent(model.nodes[n])]
+        self.subset = {n: subset_index(self.shapes[n].numel(), subset_size)
+                       for n in self.summarised}
         self.thin = thin
 
         self.plates, self.batch_shapes = {}, {}
@@ -182,17 +171,32 @@ class _Recorder:
             n: model.nodes[n]["value"].detach().expand(self.shapes[n]).cpu()
             for n in self.obs_sites
         }
+        self.facts = {n: site_facts(model.nodes[n]) for n in [*latent, *self.obs_sites]
+                      if not is_deterministic(model.nodes[n])}
+        site_layers = _site_layers(model, probe.guide)
         layers = {}
-        for layer in _site_layers(model, probe.guide).values():
+        for layer in site_layers.values():
             layers.setdefault(layer, len(layers))
         self.layers = layers
+        self.latent_sizes = dict.fromkeys(layers, 0)
+        for name, site in model.nodes.items():
+            if is_latent(site):
+                self.latent_sizes[site_layers[name]] += self.shapes[name].numel()
 
+        values = [s["value"] for s in model.nodes.values() if s["type"] == "sample"]
+        self.device = str(values[0].device) if values else "cpu"
         self.latent = {n: [] for n in self.kept}
-        self.moments = {n: _Moments() for n in self.summarised}
+        self.moments = {n: Moments() for n in self.summarised}
+        self.latent_subset = {n: [] for n in self.summarised}
         self.predictive = {n: [] for n in self.obs_sites}
         self.log_likelihood = {n: [] for n in self.obs_sites}
         self.log_joint, self.log_q = [], []
         self.num_samples = 0
+
+    def kept_in(self, size):
+        """Which of the next ``size`` draws (``None``: one, unbatched) are kept."""
+        k = 1 if size is None else size
+        return [j for j in range(k) if (self.num_samples + j) % self.thin == 0]
 
     def _layer_parts(self, trace, size, site_layers):
         parts = torch.zeros(len(self.layers), 1 if size is None else size, dtype=torch.float64)
@@ -215,26 +219,30 @@ class _Recorder:
         return parts
 
     def record(self, block, size):
-        """Adds a block: one unbatched draw (``size=None``) or ``size`` batched ones."""
-        k = 1 if size is None else size
-        keep = [j for j in range(k) if (self.num_samples + j) % self.thin == 0]
+        """Adds a block: one unbatched draw (``size=None``) or ``size`` batched ones; the
+        block holds a predictive trace when it has kept draws."""
+        keep = self.kept_in(size)
         model = block.model
         for name in self.kept:
             value = _per_draw(model.nodes[name]["value"], size, self.shapes[name], name)
             self.latent[name].append(value[keep])
         for name in self.summarised:
             value = _per_draw(model.nodes[name]["value"], size, self.shapes[name], name)
-            self.moments[name].update(value.double())
+            self.moments[name].update(value)
+            flat = value[keep].reshape(len(keep), value[0].numel())
+            self.latent_subset[name].append(flat[:, self.subset[name]])
         for name in self.obs_sites:
-            value = block.predictive.nodes[name]["value"]
-            self.predictive[name].append(_per_draw(value, size, self.shapes[name], name)[keep])
+            if keep:
+                value = block.predictive.nodes[name]["value"]
+                value = _per_draw(value, size, self.shapes[name], name)[keep]
+                self.predictive[name].append(value)
             log_lik = model.nodes[name]["unscaled_log_prob"]
             log_lik = _per_draw(log_lik, size, self.batch_shapes[name], name)
             self.log_likelihood[name].append(log_lik.double())
         site_layers = _site_layers(model, block.guide)
         self.log_joint.append(self._layer_parts(model, size, site_layers))
         self.log_q.append(self._layer_parts(block.guide, size, site_layers))
-        self.num_samples += k
+        self.num_samples += 1 if size is None else size
 
     def result(self):
         log_joint = torch.cat(self.log_joint, dim=1)
@@ -242,6 +250,8 @@ class _Recorder:
         return Draws(
             latent={n: torch.cat(v) for n, v in self.latent.items()},
             latent_summary={n: m.result() for n, m in self.moments.items()},
+            latent_subset={n: (self.subset[n], torch.cat(v))
+                           for n, v in self.latent_subset.items()},
             predictive={n: torch.cat(v) for n, v in self.predictive.items()},
             log_likelihood={n: torch.cat(v) for n, v in self.log_likelihood.items()},
             observed=self.observed,
@@ -250,7 +260,23 @@ class _Recorder:
             plates=self.plates,
             num_samples=self.num_samples,
             thin=self.thin,
+            facts=self.facts,
+            latent_sizes=self.latent_sizes,
+            device=self.device,
         )
+
+
+def _vectorized_block(model, guide, args, kwargs, size, plate_nesting, predictive):
+    # The unbatched first draw ran, so a failure here comes from the outer plate.
+    try:
+        return run_block(model, guide, args, kwargs, size=size, plate_nesting=plate_nesting,
+                         predictive=predictive)
+    except (RuntimeError, ValueError, IndexError) as err:
+        first = (str(err).strip().splitlines() or [""])[0]  # Pyro appends trace shapes
+        raise ValueError(
+            f"parallel=True: the model or guide does not broadcast over an outer plate of "
+            f"draws ({type(err).__name__}: {first}); use parallel=False"
+        ) from err
 
 
 def collect_draws(
@@ -260,10 +286,12 @@ def collect_draws(
     num_samples=1000,
     sites=None,
     max_site_size=10_000,
+    subset_size=16,
     thin=1,
     obs_sites=None,
     parallel=False,
     chunk_size=None,
+    progress=False,
     **kwargs,
 ) -> Draws:
     """Draws ``num_samples`` times from ``guide`` and scores each draw under ``model``.
@@ -280,13 +308,16 @@ def collect_draws(
     :param sites: latent or deterministic sites to keep in full; ``None`` keeps those
         with at most ``max_site_size`` elements per draw.
     :param int max_site_size: size limit used when ``sites`` is ``None``.
+    :param int subset_size: elements of each summarised site whose draws are kept.
     :param int thin: keep every ``thin``-th draw of the kept sites and of the posterior
-        predictive.
+        predictive (which is drawn for those draws only).
     :param obs_sites: observed sites to record (likelihood, predictive, data); ``None``
         records all of them.
     :param bool parallel: draw ``chunk_size`` draws at a time in a vectorized plate; the
-        model and guide must then broadcast correctly over an outer plate.
+        model and guide must then broadcast correctly over an outer plate, otherwise a
+        ``ValueError`` says so.
     :param int chunk_size: draws per vectorized call (default: all at once).
+    :param bool progress: show a progress bar (tqdm).
     :returns: the draws and their scores.
     :rtype: Draws
 
@@ -295,6 +326,8 @@ def collect_draws(
         draws = collect_draws(model, guide, x, y, num_samples=500, parallel=True)
         log_w = sum(draws.log_joint.values()) - sum(draws.log_q.values())
     """
+    from tqdm.auto import tqdm
+
     if not callable(model) or not callable(guide):
         raise TypeError(
             f"expected a callable model and guide, got {type(model).__name__} and "
@@ -302,19 +335,26 @@ def collect_draws(
         )
     _check_int(num_samples, "num_samples", 1)
     _check_int(max_site_size, "max_site_size", 0)
+    _check_int(subset_size, "subset_size", 1)
     _check_int(thin, "thin", 1)
     if chunk_size is not None:
         _check_int(chunk_size, "chunk_size", 1)
 
     probe = run_block(model, guide, args, kwargs)
-    recorder = _Recorder(probe, sites, max_site_size, thin, obs_sites)
+    recorder = _Recorder(probe, sites, max_site_size, thin, obs_sites, subset_size)
     recorder.record(probe, None)
     plate_nesting = max_plate_nesting(probe.model, probe.guide)
-    while recorder.num_samples < num_samples:
-        if parallel:
-            size = min(num_samples - recorder.num_samples, chunk_size or num_samples)
-            block = run_block(model, guide, args, kwargs, size=size, plate_nesting=plate_nesting)
+    with tqdm(total=num_samples, initial=1, desc="posterior draws", unit="draw",
+              disable=not progress, leave=False) as bar:
+        while recorder.num_samples < num_samples:
+            if parallel:
+                size = min(num_samples - recorder.num_samples, chunk_size or num_samples)
+                block = _vectorized_block(model, guide, args, kwargs, size, plate_nesting,
+                                          bool(recorder.kept_in(size)))
+            else:
+                size = None
+                block = run_block(model, guide, args, kwargs,
+                                  predictive=bool(recorder.kept_in(None)))
             recorder.record(block, size)
-        else:
-            recorder.record(run_block(model, guide, args, kwargs), None)
+            bar.update(1 if size is None else size)
     return recorder.result()

@@ -8,11 +8,15 @@ chain per fit:
 ``posterior``
     the kept latent (and deterministic) sites, every ``thin``-th draw; the ``draw``
     coordinate holds the draw's index, so thinned draws line up with the other groups.
+    Of each summarised site, the draws of a few evenly spaced elements, dims
+    ``(chain, draw, <site>_element)`` with the elements' flat indices as coordinate, so
+    that every export has a posterior ArviZ can read.
 ``posterior_summary``
-    sites too large to keep (``max_site_size``): per-element posterior ``mean`` and
-    ``sd`` over all draws, dims ``(chain, statistic, ...)``.
+    sites too large to keep (``max_site_size``): per-element posterior ``mean``, ``sd``
+    and ``p_zero`` (probability of exactly 0) over all draws, dims
+    ``(chain, statistic, ...)``.
 ``posterior_predictive``
-    replicated data for each observed site, thinned like ``posterior``.
+    replicated data for each observed site, for the draws kept in ``posterior``.
 ``log_likelihood``
     pointwise ``log p(x_i | theta)`` for each observed site, every draw, so that
     :func:`arviz.loo` runs (it assumes exact posterior draws; for a guide's draws use
@@ -23,10 +27,18 @@ chain per fit:
     per draw: ``log_joint`` = log p(x, theta), ``log_q`` = log q(theta) and
     ``log_weight`` = their difference, plus ``log_joint_layer``, ``log_q_layer`` and
     ``log_weight_layer`` split by ``layer`` (``"global"`` for sites outside any layer).
+    Its attributes ``latent_dimension`` and ``latent_sizes`` (JSON, per layer) count the
+    latent elements of one draw.
 ``optimization_history``
     ``loss`` with dims ``(chain, layer, step)``: each layer's negative local ELBO at each
     optimisation step, as the engine recorded it (``NaN`` pads shorter runs).
 
+The attribute ``provenance`` (JSON) records the library's version and commit, the date
+and the device of the export (:func:`~pyro_local.diagnostics.provenance.provenance`); a
+run's own record can replace it. Each site's variables carry what the model's
+distribution says of it as attributes:
+``distribution`` (its class name) and, for latent sites whose prior mean and standard
+deviation are the same for every element, ``prior_mean`` and ``prior_sd``.
 Dimensions are named after the model's plates; other dimensions are called
 ``<site>_dim_<i>`` as ArviZ does, unless ``dims`` names them. Run metadata and the
 user's ``attrs`` are the InferenceData's own attributes. All of it survives
@@ -35,6 +47,7 @@ user's ``attrs`` are the InferenceData's own attributes. All of it survives
 
 from __future__ import annotations
 
+import json
 import numbers
 from collections.abc import Mapping, Sequence
 
@@ -43,6 +56,8 @@ import numpy as np
 import pyro_local
 
 from .draws import collect_draws
+from .provenance import PROVENANCE_ATTR, provenance
+from .site_summary import STATISTICS
 
 __all__ = ["concat_fits", "draws_to_inference_data", "load_netcdf", "save_netcdf",
            "to_inference_data"]
@@ -76,6 +91,12 @@ def _dataset(variables, coords, attrs=None):
     return xr.Dataset(
         data_vars, coords={k: v for k, v in coords.items() if k in used}, attrs=attrs or {}
     )
+
+
+def _with_facts(ds, facts):
+    for name in ds.data_vars:
+        ds[name].attrs.update(facts.get(name, {}))
+    return ds
 
 
 def _check_history(history):
@@ -150,9 +171,11 @@ def draws_to_inference_data(draws, *, history=None, dims=None, coords=None, attr
         "chain": [0],
         "draw": np.arange(draws.num_samples),
         "kept_draw": np.arange(0, draws.num_samples, draws.thin),
-        "statistic": ["mean", "sd"],
+        "statistic": list(STATISTICS),
         "layer": list(draws.log_joint),
     }
+    for name, (index, _) in draws.latent_subset.items():
+        base[f"{name}_element"] = index.numpy()
     base.update(coords or {})
 
     def site_vars(tensors, lead, rank_of=None):
@@ -164,8 +187,10 @@ def draws_to_inference_data(draws, *, history=None, dims=None, coords=None, attr
         return out
 
     thinned = ("chain", "kept_draw")
+    subsets = {name: ((*thinned, f"{name}_element"), values.numpy()[None])
+               for name, (_, values) in draws.latent_subset.items()}
     groups = {
-        "posterior": site_vars(draws.latent, thinned),
+        "posterior": {**site_vars(draws.latent, thinned), **subsets},
         SUMMARY_GROUP: site_vars(draws.latent_summary, ("chain", "statistic")),
         "posterior_predictive": site_vars(draws.predictive, thinned),
         "log_likelihood": site_vars(draws.log_likelihood, ("chain", "draw")),
@@ -192,10 +217,18 @@ def draws_to_inference_data(draws, *, history=None, dims=None, coords=None, attr
             ds = _dataset(variables, base)
             if "kept_draw" in ds.dims:
                 ds = ds.rename({"kept_draw": "draw"})
-            datasets[group] = ds
+            datasets[group] = _with_facts(ds, draws.facts)
+    for name in subsets:
+        datasets["posterior"][name].attrs["subset"] = (
+            f"draws of the elements at these flat indices of {name!r} (shape "
+            f"{tuple(draws.latent_summary[name].shape[1:])}); {SUMMARY_GROUP} holds all of them"
+        )
     if observed:
-        datasets["observed_data"] = _dataset(observed, base)
-    datasets["sample_stats"] = _dataset(stats, base)
+        datasets["observed_data"] = _with_facts(_dataset(observed, base), draws.facts)
+    datasets["sample_stats"] = _dataset(stats, base, {
+        "latent_sizes": json.dumps(draws.latent_sizes),
+        "latent_dimension": int(sum(draws.latent_sizes.values())),
+    })
     if history is not None:
         datasets[HISTORY_GROUP] = history_dataset(history)
     meta = {
@@ -204,6 +237,7 @@ def draws_to_inference_data(draws, *, history=None, dims=None, coords=None, attr
         "inference_library": "pyro",
         "num_draws": draws.num_samples,
         "thin": draws.thin,
+        PROVENANCE_ATTR: json.dumps(provenance(device=draws.device)),
     }
     meta.update(_check_attrs(attrs or {}))
     return az.InferenceData(attrs=meta, **datasets)
@@ -216,10 +250,12 @@ def to_inference_data(
     num_samples=1000,
     sites=None,
     max_site_size=10_000,
+    subset_size=16,
     thin=1,
     obs_sites=None,
     parallel=False,
     chunk_size=None,
+    progress=False,
     history=None,
     dims=None,
     coords=None,
@@ -245,8 +281,8 @@ def to_inference_data(
     """
     draws = collect_draws(
         model, guide, *args, num_samples=num_samples, sites=sites,
-        max_site_size=max_site_size, thin=thin, obs_sites=obs_sites, parallel=parallel,
-        chunk_size=chunk_size, **kwargs,
+        max_site_size=max_site_size, subset_size=subset_size, thin=thin, obs_sites=obs_sites,
+        parallel=parallel, chunk_size=chunk_size, progress=progress, **kwargs,
     )
     return draws_to_inference_data(draws, history=history, dims=dims, coords=coords,
                                    attrs=attrs)

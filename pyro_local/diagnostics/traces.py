@@ -32,7 +32,7 @@ class BlockTraces(NamedTuple):
     :ivar guide: the guide's trace, with ``log_prob`` computed.
     :ivar model: the model replayed on the guide's values, with ``log_prob`` computed.
     :ivar predictive: the model replayed on the same values with every observed site
-        sampled afresh (Pyro's ``uncondition``).
+        sampled afresh (Pyro's ``uncondition``), or ``None`` where not asked for.
     """
 
     guide: object
@@ -81,7 +81,8 @@ def max_plate_nesting(*traces) -> int:
     return -min(dims) if dims else 0
 
 
-def run_block(model, guide, args, kwargs, size=None, plate_nesting=0) -> BlockTraces:
+def run_block(model, guide, args, kwargs, size=None, plate_nesting=0,
+              predictive=True) -> BlockTraces:
     """Draws from the guide and scores them under the model.
 
     :param callable model: a Pyro model with observed sites.
@@ -92,6 +93,8 @@ def run_block(model, guide, args, kwargs, size=None, plate_nesting=0) -> BlockTr
         for one draw without that plate.
     :param int plate_nesting: the model's and guide's deepest plate dimension; the draw
         plate goes to the left of it.
+    :param bool predictive: whether to draw replicated data (``BlockTraces.predictive``
+        is ``None`` otherwise).
     :returns: the three traces of the block.
     :rtype: BlockTraces
     :raises ValueError: where the model has a latent site the guide does not sample.
@@ -113,9 +116,11 @@ def run_block(model, guide, args, kwargs, size=None, plate_nesting=0) -> BlockTr
                 f"expected the guide to sample every latent site of the model, but it does "
                 f"not sample {missing}; the importance weights p/q would be wrong"
             )
-        predictive_trace = poutine.trace(poutine.uncondition(replayed)).get_trace(
-            *args, **kwargs
-        )
+        predictive_trace = None
+        if predictive:
+            predictive_trace = poutine.trace(poutine.uncondition(replayed)).get_trace(
+                *args, **kwargs
+            )
         guide_trace = prune_subsample_sites(guide_trace)
         model_trace = prune_subsample_sites(model_trace)
         guide_trace.compute_log_prob()

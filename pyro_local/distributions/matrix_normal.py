@@ -168,7 +168,9 @@ class MatrixNormal(TorchDistribution):
             row.check_values("row")
             column.check_values("column")
         event_shape = loc.shape[-2:]
-        self.loc = loc.expand(batch_shape + event_shape)
+        # No expand when loc has the full shape: it would add a node to every graph.
+        shape = batch_shape + event_shape
+        self.loc = loc if loc.shape == shape else loc.expand(shape)
         self._row = row
         self._column = column
         super().__init__(batch_shape, event_shape, validate_args=validate_args)

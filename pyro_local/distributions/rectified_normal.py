@@ -6,12 +6,44 @@ import math
 
 import torch
 from pyro.distributions.torch_distribution import TorchDistribution
-from torch.distributions import constraints
+from torch.distributions import biject_to, constraints, transform_to
 from torch.distributions.utils import _standard_normal, broadcast_all
 
-from .truncated_moments import truncated_normal_moments
+from .truncated_moments import log_ndtr, truncated_normal_moments
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class _RectifiedSupport(constraints._GreaterThanEq):
+    """
+    ``[0, inf)`` with an atom at 0: the support of :class:`RectifiedNormal`. It is a
+    constraint of its own so that no bijection to the real line is registered for
+    it (see :func:`_no_bijection`).
+    """
+
+    def __init__(self):
+        super().__init__(0.0)
+
+    def __repr__(self):
+        return "RectifiedSupport(atom at 0, density on z > 0)"
+
+
+#: The support of :class:`RectifiedNormal`.
+rectified_support = _RectifiedSupport()
+
+
+@biject_to.register(_RectifiedSupport)
+@transform_to.register(_RectifiedSupport)
+def _no_bijection(constraint):
+    # Pyro's generic autoguides and HMC/NUTS map a site's support to the real line.
+    # exp would do for [0, inf) but gives the atom at 0 probability 0: the posterior
+    # found would be wrong without a warning. Refuse, and name the right tool.
+    raise ValueError(
+        "a RectifiedNormal site has an atom at 0 that no bijection to the real line "
+        "can represent, so generic autoguides (AutoNormal, AutoDiagonalNormal, ...) and "
+        "HMC/NUTS would miss it: guide rectified sites with "
+        "pyro_local.guides.AutoRectifiedNormal (or a RectifiedNormal guide site)"
+    )
 
 
 class RectifiedNormal(TorchDistribution):
@@ -49,7 +81,7 @@ class RectifiedNormal(TorchDistribution):
     """
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.nonnegative
+    support = rectified_support
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
@@ -68,7 +100,7 @@ class RectifiedNormal(TorchDistribution):
     @property
     def log_prob_zero(self):
         """``log P(z = 0) = log Phi(-loc / scale)``."""
-        return torch.special.log_ndtr(-self.loc / self.scale)
+        return log_ndtr(-self.loc / self.scale)
 
     @property
     def prob_zero(self):
@@ -81,8 +113,11 @@ class RectifiedNormal(TorchDistribution):
         w = (value - self.loc) / self.scale
         log_density = -0.5 * w**2 - self.scale.log() - _LOG_SQRT_2PI
         # Both branches are finite for any value, so the unused one cannot turn the
-        # gradient into nan.
-        return torch.where(value > 0, log_density, self.log_prob_zero)
+        # gradient into nan. Outside the support (value < 0) the density is 0; a nan
+        # value stays nan, as in torch's Normal.
+        outside = torch.full_like(value, math.nan).masked_fill(value < 0, -math.inf)
+        atom = torch.where(value == 0, self.log_prob_zero, outside)
+        return torch.where(value > 0, log_density, atom)
 
     def rsample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)
@@ -117,7 +152,7 @@ class RectifiedNormal(TorchDistribution):
         # loc / scale) and never negative.
         a = self.loc / self.scale
         m = truncated_normal_moments(a)
-        prob_zero = torch.special.log_ndtr(-a).exp()
+        prob_zero = log_ndtr(-a).exp()
         return self.scale**2 * m.log_mass.exp() * (m.var + prob_zero * m.mean**2)
 
     def entropy(self):
@@ -128,7 +163,7 @@ class RectifiedNormal(TorchDistribution):
         """
         a = self.loc / self.scale
         m = truncated_normal_moments(a)
-        log_prob_zero = torch.special.log_ndtr(-a)
+        log_prob_zero = log_ndtr(-a)
         second_moment = m.var + m.inv_mills**2  # E[w^2 | z > 0], a sum of positives
         positive = self.scale.log() + _LOG_SQRT_2PI + 0.5 * second_moment
         return -log_prob_zero.exp() * log_prob_zero + m.log_mass.exp() * positive

@@ -70,15 +70,23 @@ class ParameterEMA:
     def state_dict(self) -> dict:
         return {"decay": self.decay, "steps": self.steps, "shadow": list(self.shadow)}
 
-    def load_state_dict(self, state: dict) -> None:
-        shadow = state["shadow"]
-        if len(shadow) != len(self.params) or any(
-            s.shape != p.shape for s, p in zip(shadow, self.params)
+    def check_state_dict(self, state: dict) -> None:
+        """Raises ``ValueError`` if ``state`` is not an average of these parameters (so
+        that a caller can check it before loading anything)."""
+        shadow = state.get("shadow") if isinstance(state, dict) else None
+        if not isinstance(shadow, list) or len(shadow) != len(self.params) or any(
+            not isinstance(s, torch.Tensor) or s.shape != p.shape
+            for s, p in zip(shadow, self.params)
         ):
+            saved = len(shadow) if isinstance(shadow, list) else type(shadow).__name__
             raise ValueError(
                 "the saved average does not match these parameters: "
-                f"{len(shadow)} saved tensors, {len(self.params)} parameters here"
+                f"{saved} saved tensors, {len(self.params)} parameters here"
             )
+
+    def load_state_dict(self, state: dict) -> None:
+        self.check_state_dict(state)
+        shadow = state["shadow"]
         self.decay, self.steps = float(state["decay"]), int(state["steps"])
         with torch.no_grad():
             for s, saved in zip(self.shadow, shadow):

@@ -1,328 +1,182 @@
-"""The ELBO split into one term per layer."""
+"""The ELBO split into one term per layer, as a Pyro ELBO."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import NamedTuple
 
+import pyro
 import torch
-from pyro import poutine
-from pyro.distributions.kl import kl_divergence
-from pyro.distributions.util import is_identically_zero, scale_and_mask
-from pyro.infer.util import MultiFrameTensor, is_validation_enabled
-from pyro.poutine.replay_messenger import ReplayMessenger
-from pyro.poutine.util import site_is_subsample
-from pyro.util import check_model_guide_match, check_site_shape
+from pyro.infer import ELBO
+from pyro.infer.elbo import ELBOModule
+from pyro.infer.util import is_validation_enabled
 
-from ..poutine import GLOBAL, site_layer
+from ..poutine import GLOBAL
 from .errors import NonFiniteLossError
-from .module_local import module_local_params
+from .site_terms import (
+    SiteTerm,
+    average_terms,
+    check_finite,
+    guide_site_layers,
+    layer_losses_from_terms,
+    site_terms,
+)
+from .traces import get_traces, guide_is_prior, replay
 
 
-class SiteTerm(NamedTuple):
+def _no_guide(*args, **kwargs):
+    pass
+
+
+class Particle(NamedTuple):
     """
-    One site's contribution to its layer's ELBO.
+    One particle of a :class:`LocalELBO` estimate.
 
-    :param str site: the site's name.
-    :param str kind: ``"observed"`` (model log-likelihood), ``"kl"`` (closed-form
-        KL), ``"monte_carlo"`` (log p - log q at the sampled value) or
-        ``"auxiliary"`` (an auxiliary guide site's -log q).
-    :param torch.Tensor value: a scalar whose value is the contribution to the ELBO
-        and whose gradient is that of the surrogate ELBO.
-    """
-
-    site: str
-    kind: str
-    value: torch.Tensor
-
-
-def guide_is_prior(site) -> bool:
-    """
-    Whether a latent model site is its own posterior conditional: its variational
-    distribution equals its model distribution given its parents, so it needs no
-    guide site and adds ``log p - log q = 0`` to the ELBO. Mark such sites with
-    ``infer={"guide_is_prior": True}``; the stochastic activations of local
-    learning rules are the typical case.
-    """
-    return bool(site["infer"].get("guide_is_prior", False))
-
-
-class _ReplayKeepingLayer(ReplayMessenger):
-    """
-    Pyro's replay, except that a replayed site keeps the layer the model assigned it:
-    Pyro's replay replaces the model site's ``infer`` dict with the guide's, and
-    guides (autoguides in particular) run outside the model's layers.
+    :param dict terms: ``{layer: [SiteTerm, ...]}``, each value already divided by
+        the number of particles.
+    :param output: the model's return value (a :class:`~pyro_local.infer.LocalNet`
+        layer's output, which the next layer's particle takes as input).
     """
 
-    def _pyro_sample(self, msg):
-        model_layer = msg["infer"].get("layer")
-        super()._pyro_sample(msg)
-        if model_layer is not None and msg["infer"].get("layer") != model_layer:
-            msg["infer"] = {**msg["infer"], "layer": model_layer}
+    terms: dict[str, list[SiteTerm]]
+    output: object
 
 
-def replay(model, trace):
-    """Like :func:`pyro.poutine.replay`, keeping the model's layer labels."""
-    return _ReplayKeepingLayer(trace=trace)(model)
-
-
-def get_traces(model, guide, args, kwargs, max_plate_nesting=math.inf):
-    """
-    Runs ``guide`` and then ``model`` replayed against it. Use this (not Pyro's
-    replay) to see which layer a latent site belongs to: the model's label survives.
-
-    :param callable model: a Pyro model.
-    :param callable guide: a Pyro guide, or ``None`` for a model without guided
-        latents (only observed sites and ``guide_is_prior`` latents).
-    :returns: ``(model_trace, guide_trace)``.
-    """
-    if guide is None:
-        guide_trace = poutine.Trace()
-    else:
-        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-    model_trace = poutine.trace(replay(model, guide_trace)).get_trace(
-        *args, **kwargs
-    )
-    if is_validation_enabled():
-        _check_traces(model_trace, guide_trace, max_plate_nesting)
-    return model_trace, guide_trace
-
-
-def _check_traces(model_trace, guide_trace, max_plate_nesting):
-    missing = [
-        name
-        for name, site in model_trace.nodes.items()
-        if site["type"] == "sample"
-        and not site["is_observed"]
-        and not site_is_subsample(site)
-        and name not in guide_trace.nodes
-        and not guide_is_prior(site)
-    ]
-    if missing:
-        raise ValueError(
-            f"latent model sites {missing} have no guide site; add them to the guide, "
-            "or mark them infer={'guide_is_prior': True} if their variational "
-            "conditional is the model's own"
-        )
-    # Pyro's checks (shapes, auxiliary sites) on the sites that both traces share.
-    prior_only = [
-        name
-        for name, site in model_trace.nodes.items()
-        if site["type"] == "sample" and guide_is_prior(site) and name not in guide_trace
-    ]
-    if prior_only:
-        model_trace = model_trace.copy()
-        for name in prior_only:
-            model_trace.remove_node(name)
-    check_model_guide_match(model_trace, guide_trace, max_plate_nesting)
-
-
-def _log_prob(site):
-    log_p = site["fn"].log_prob(site["value"], *site["args"], **site["kwargs"])
-    log_p = scale_and_mask(log_p, site["scale"], site["mask"])
-    if is_validation_enabled() and torch.is_tensor(log_p):
-        site["log_prob"] = log_p
-        check_site_shape(site, math.inf)  # batch dims must line up with the plates
-    return log_p
-
-
-def _closed_form_kl(guide_site, model_site):
-    """Closed-form KL(q || p), scaled and masked, or None when none is registered."""
-    if not guide_site["fn"].has_rsample:
-        # Downstream sites need the score function of this site's sample: Monte Carlo.
-        return None
-    try:
-        kl = kl_divergence(guide_site["fn"], model_site["fn"])
-    except NotImplementedError:
-        return None
-    kl = scale_and_mask(kl, guide_site["scale"], guide_site["mask"])
-    if not torch.is_tensor(kl):
-        kl = torch.full(guide_site["fn"].batch_shape, float(kl))
-    return kl
-
-
-def _monte_carlo_term(log_p, guide_site):
-    """
-    ``log p - log q`` at the sample with Pyro's surrogate gradient.
-
-    :returns: ``(term, elementwise log p - log q, score function or None)``.
-    """
-    fn = guide_site["fn"]
-    parts = fn.score_parts(guide_site["value"], *guide_site["args"], **guide_site["kwargs"])
-    parts = parts.scale_and_mask(guide_site["scale"], guide_site["mask"])
-    # Sum model and guide parts separately: their shapes may broadcast (a guide site
-    # outside a plate that the model site is in), and the sums must not.
-    log_p_sum = log_p.sum() if torch.is_tensor(log_p) else log_p
-    elbo = log_p - parts.log_prob
-    surrogate = log_p_sum
-    if not is_identically_zero(parts.entropy_term):
-        surrogate = surrogate - parts.entropy_term.sum()
-    if not torch.is_tensor(surrogate):
-        surrogate = torch.zeros(())
-    # Value: log p - log q; gradient: the surrogate's (Pyro's estimator).
-    term = surrogate + ((log_p_sum - parts.log_prob.sum()) - surrogate).detach()
-    score = None if is_identically_zero(parts.score_function) else parts.score_function
-    return term, elbo, score
-
-
-def guide_site_layers(model_trace, guide_trace) -> dict[str, str]:
-    """
-    The layer of every sample site of a guide trace. A site the model has belongs to
-    the model site's layer (guides such as autoguides run outside the model's layers).
-    An auxiliary site (one the model lacks) keeps its own label if it has one, and
-    otherwise belongs to the layer of the next guide site that the model has: the
-    latent it helps to produce, as AutoNormal's ``"w_unconstrained"`` produces ``"w"``.
-
-    :returns: ``{site name: layer}``.
-    """
-    layers, layer_ahead = {}, GLOBAL
-    for name, site in reversed(guide_trace.nodes.items()):
-        if site["type"] != "sample" or site_is_subsample(site):
-            continue
-        if name in model_trace.nodes:
-            layer_ahead = layers[name] = site_layer(model_trace.nodes[name])
-        else:
-            layers[name] = site["infer"].get("layer", layer_ahead)
-    return layers
-
-
-def site_terms(model_trace, guide_trace, closed_form_kl=True) -> dict[str, list[SiteTerm]]:
-    """
-    Splits one particle's ELBO into per-site terms, grouped by layer.
-
-    A latent site belongs to the layer of its model site (guides such as autoguides
-    run outside the model's layers); an auxiliary guide site to its own label, or,
-    without one, to the layer of the next guide site the model has (the latent it
-    helps to produce, as AutoNormal's ``"w_unconstrained"`` produces ``"w"``). The KL
-    of a reparameterized latent is taken in closed form wherever one is registered
-    with torch (as :class:`~pyro.infer.TraceMeanField_ELBO` does); otherwise the
-    term is ``log p - log q`` at the sample, with the score-function surrogate of
-    :class:`~pyro.infer.Trace_ELBO` for non-reparameterized sites, whose reward is
-    the layer's own ELBO (plate-aware, as Pyro's ``log_r``).
-
-    :returns: ``{layer: [SiteTerm, ...]}`` in the order sites were visited.
-    """
-    terms: dict[str, list[SiteTerm]] = {}
-    # Per layer: (plate stack, ELBO contribution) pairs, the reward of score functions.
-    rewards: dict[str, list] = {}
-    score_sites: list = []
-
-    def add(layer, name, kind, term, stack, contribution):
-        terms.setdefault(layer, []).append(SiteTerm(name, kind, term))
-        rewards.setdefault(layer, []).append((stack, contribution))
-
-    for name, site in model_trace.nodes.items():
-        if site["type"] != "sample" or site_is_subsample(site):
-            continue
-        layer = site_layer(site)
-        stack = site["cond_indep_stack"]
-        if site["is_observed"]:
-            log_p = _log_prob(site)
-            add(layer, name, "observed", log_p.sum(), stack, log_p)
-            continue
-        if name not in guide_trace.nodes:  # guide_is_prior: log p - log q = 0
-            continue
-        guide_site = guide_trace.nodes[name]
-        kl = _closed_form_kl(guide_site, site) if closed_form_kl else None
-        if kl is not None:
-            add(layer, name, "kl", -kl.sum(), stack, -kl)
-            continue
-        term, elbo, score = _monte_carlo_term(_log_prob(site), guide_site)
-        add(layer, name, "monte_carlo", term, stack, elbo)
-        if score is not None:
-            score_sites.append((layer, guide_site, score))
-
-    layers = guide_site_layers(model_trace, guide_trace)
-    for name, guide_site in guide_trace.nodes.items():
-        if name not in layers or name in model_trace.nodes:
-            continue
-        layer = layers[name]
-        term, elbo, score = _monte_carlo_term(0.0, guide_site)
-        add(layer, name, "auxiliary", term, guide_site["cond_indep_stack"], elbo)
-        if score is not None:
-            score_sites.append((layer, guide_site, score))
-
-    # Score-function surrogates: each site's reward is its own layer's ELBO.
-    for layer, guide_site, score in score_sites:
-        log_r = MultiFrameTensor(*((s, c.detach()) for s, c in rewards[layer]))
-        surrogate = (log_r.sum_to(guide_site["cond_indep_stack"]) * score).sum()
-        terms[layer].append(
-            SiteTerm(guide_site["name"], "score_function", surrogate - surrogate.detach())
-        )
-    return terms
-
-
-def layer_losses_from_terms(terms: dict[str, list[SiteTerm]]) -> dict[str, torch.Tensor]:
-    """Negative ELBO per layer: minus the sum of the layer's site terms."""
-    return {layer: -sum(t.value for t in ts) for layer, ts in terms.items()}
-
-
-def check_finite(losses: dict[str, float], terms: dict[str, list[SiteTerm]]) -> None:
-    """
-    Raises :class:`NonFiniteLossError` naming the first layer whose loss is NaN or
-    infinite, and the sites that made it so.
-    """
-    for layer, value in losses.items():
-        if math.isfinite(value):
-            continue
-        bad = [
-            (t.site, t.kind, float(t.value.detach()))
-            for t in terms.get(layer, [])
-            if not torch.isfinite(t.value.detach()).all()
-        ]
-        raise NonFiniteLossError(layer, value, bad)
-
-
-class LocalELBO:
+class LocalELBO(ELBO):
     """
     The evidence lower bound split into one term per layer, for local learning.
 
     Every sample site carries the layer that :func:`pyro_local.poutine.layer`
     assigned it (sites outside every layer form the ``"global"`` term). For layer
     ``l`` the term is the model's log-probabilities of the layer's sites minus the
-    guide's, with the KL of a latent site in closed form wherever one is registered
-    with torch (so :class:`~pyro_local.distributions.RectifiedNormal` and
-    :class:`~pyro_local.distributions.MatrixNormal` sites get exact KLs), Monte Carlo
-    otherwise. Plates, subsampling scales, masks and ``num_particles`` behave as in
-    Pyro's :class:`~pyro.infer.TraceMeanField_ELBO` and
-    :class:`~pyro.infer.Trace_ELBO`; the sum of the layer terms is their ELBO.
+    guide's. A latent's term is its KL in closed form where that is exactly the site's
+    expected ``log p - log q`` (see :func:`~pyro_local.infer.site_terms`): a
+    reparameterized guide distribution that is not a point mass, a KL registered with
+    torch (so :class:`~pyro_local.distributions.RectifiedNormal` and
+    :class:`~pyro_local.distributions.MatrixNormal` sites get exact KLs), and no
+    model parent sampled after the site in the guide. Otherwise it is Monte Carlo, as
+    in :class:`~pyro.infer.Trace_ELBO`, with the score function for
+    non-reparameterized sites. Autoguides' sites (a ``Delta`` carrying the
+    log-Jacobian of their transform) are therefore Monte Carlo, exactly as in
+    ``Trace_ELBO``. The sum of the layer terms is the whole ELBO.
 
-    No term reaches another layer's parameters unless the model lets a gradient
-    cross a layer boundary; :class:`~pyro_local.infer.LocalSVI` checks that.
+    It is a Pyro :class:`~pyro.infer.ELBO`: ``pyro.infer.SVI(model, guide, optim,
+    LocalELBO())`` trains the sum of the layer terms jointly (one optimizer, no leak
+    check), ``LocalELBO()(model, guide)`` is a ``torch.nn.Module``, and
+    :class:`~pyro_local.infer.LocalSVI` steps each layer on its own term. As Pyro's
+    ELBOs it uses Pyro's parameter settings (``module_local_params``) as they are.
 
     Latent model sites marked ``infer={"guide_is_prior": True}`` need no guide site:
     their variational conditional is the model's own, so they add nothing to the ELBO
     and are sampled from the model (with pathwise gradients where reparameterizable).
+    Sites marked for enumeration are refused (use ``TraceEnum_ELBO``).
+
+    A loss that is NaN or infinite raises
+    :class:`~pyro_local.infer.NonFiniteLossError` naming the layer and the sites,
+    also where Pyro's validation stops a NaN earlier with a distribution's argument
+    check.
 
     :param int num_particles: samples averaged per estimate.
-    :param int max_plate_nesting: as in Pyro's ELBO; only used by validation.
-    :param bool closed_form_kl: use registered KL divergences (default ``True``).
+    :param int max_plate_nesting: as in Pyro's ELBO; needed by
+        ``vectorize_particles`` (guessed from one run when omitted).
+    :param bool vectorize_particles: draw the particles in one run, in a plate at
+        ``dim=-max_plate_nesting`` (the model must broadcast, as in Pyro).
+    :param bool closed_form_kl: use registered KL divergences where they are exact
+        (default ``True``).
+    :param bool retain_graph: as in Pyro's ELBO, for :meth:`loss_and_grads`.
     """
 
-    def __init__(self, num_particles=1, max_plate_nesting=math.inf, closed_form_kl=True):
+    def __init__(
+        self,
+        num_particles=1,
+        max_plate_nesting=math.inf,
+        vectorize_particles=False,
+        closed_form_kl=True,
+        retain_graph=None,
+    ):
         if not isinstance(num_particles, int) or num_particles < 1:
             raise ValueError(f"num_particles must be a positive int, got {num_particles!r}")
-        self.num_particles = num_particles
-        self.max_plate_nesting = max_plate_nesting
+        super().__init__(
+            num_particles=num_particles,
+            max_plate_nesting=max_plate_nesting,
+            vectorize_particles=vectorize_particles,
+            retain_graph=retain_graph,
+        )
         self.closed_form_kl = closed_form_kl
 
-    def particle_terms(self, model, guide, *args, **kwargs):
-        """One particle's :func:`site_terms` for ``model`` and ``guide``."""
-        model_trace, guide_trace = get_traces(
-            model, guide, args, kwargs, self.max_plate_nesting
-        )
-        return site_terms(model_trace, guide_trace, self.closed_form_kl)
+    def _get_trace(self, model, guide, args, kwargs):
+        return get_traces(model, guide, args, kwargs, self.max_plate_nesting)
+
+    @property
+    def particle_count(self) -> int:
+        """How many runs :meth:`particles` makes: 1 when vectorized."""
+        return 1 if self.vectorize_particles else self.num_particles
+
+    def particles(self, model, guide, args=(), kwargs=None, inputs=None) -> Iterator[Particle]:
+        """
+        The particles of one estimate, one run of guide and model each (one run in
+        all with ``vectorize_particles``): the library's one particle loop, which
+        :meth:`layer_terms` and :class:`~pyro_local.infer.LocalSVI`'s layer-by-layer
+        steps of a :class:`~pyro_local.infer.LocalNet` both consume.
+
+        :param tuple args: the model's and guide's positional arguments.
+        :param dict kwargs: their keyword arguments.
+        :param list inputs: optionally, a first positional argument per particle
+            (:attr:`particle_count` of them), such as the outputs of a network's
+            previous layer, particle by particle.
+        :returns: an iterator of :class:`Particle`.
+        """
+        kwargs = kwargs or {}
+        if inputs is not None and len(inputs) != self.particle_count:
+            raise ValueError(f"expected {self.particle_count} inputs, got {len(inputs)}")
+        if self.vectorize_particles:
+            if self.max_plate_nesting == math.inf:
+                first = args if inputs is None else (inputs[0], *args)
+                self._guess_max_plate_nesting(model, guide or _no_guide, first, kwargs)
+            model = self._vectorized_num_particles(model)
+            guide = None if guide is None else self._vectorized_num_particles(guide)
+        for i in range(self.particle_count):
+            run_args = args if inputs is None else (inputs[i], *args)
+            try:
+                model_trace, guide_trace = self._get_trace(model, guide, run_args, kwargs)
+                terms = site_terms(model_trace, guide_trace, self.closed_form_kl)
+            except ValueError as error:
+                self._name_invalid_values(error, model, guide, run_args, kwargs)
+                raise
+            yield Particle(
+                average_terms(terms, self.num_particles), model_trace.nodes["_RETURN"]["value"]
+            )
+
+    def _name_invalid_values(self, error, model, guide, args, kwargs) -> None:
+        """
+        Pyro's validation stops a NaN at the first distribution whose argument or
+        value it makes invalid, with a message that names neither the layer nor the
+        site. Run the particle again without validation (no gradients, random state
+        restored) and raise :class:`NonFiniteLossError` for the site terms that are not
+        finite; return if there are none (another invalid value: the caller re-raises).
+        """
+        if not (is_validation_enabled() and "found invalid values" in str(error)):
+            return
+        with pyro.validation_enabled(False), torch.no_grad(), torch.random.fork_rng():
+            try:
+                model_trace, guide_trace = self._get_trace(model, guide, args, kwargs)
+                terms = site_terms(model_trace, guide_trace, self.closed_form_kl)
+            except Exception:
+                return
+        losses = {k: float(v) for k, v in layer_losses_from_terms(terms).items()}
+        note = "Pyro's validation: " + str(error).split("\n", 1)[0]
+        try:
+            check_finite(losses, terms, note)
+        except NonFiniteLossError as named:
+            raise named from error
 
     def layer_terms(self, model, guide, *args, **kwargs) -> dict[str, list[SiteTerm]]:
-        """Site terms of all particles, each scaled by ``1 / num_particles``."""
+        """Site terms of all particles, each divided by ``num_particles``."""
         out: dict[str, list[SiteTerm]] = {}
-        with module_local_params(model, guide):
-            for _ in range(self.num_particles):
-                terms = self.particle_terms(model, guide, *args, **kwargs)
-                for layer, ts in terms.items():
-                    out.setdefault(layer, []).extend(
-                        t._replace(value=t.value / self.num_particles) for t in ts
-                    )
+        for particle in self.particles(model, guide, args, kwargs):
+            for layer, ts in particle.terms.items():
+                out.setdefault(layer, []).extend(ts)
         return out
 
     def layer_losses(self, model, guide, *args, **kwargs) -> dict[str, torch.Tensor]:
@@ -338,39 +192,57 @@ class LocalELBO:
         """The sum of the layer losses: minus the whole model's ELBO."""
         return sum(self.layer_losses(model, guide, *args, **kwargs).values())
 
-    def loss(self, model, guide, *args, **kwargs) -> float:
-        """The negative ELBO as a float (no gradients are kept)."""
-        with torch.no_grad():
-            return float(self.differentiable_loss(model, guide, *args, **kwargs))
+    def _checked_total(self, model, guide, args, kwargs):
+        terms = self.layer_terms(model, guide, *args, **kwargs)
+        losses = layer_losses_from_terms(terms)
+        total = sum(losses.values())
+        value = total.detach().item() if torch.is_tensor(total) else float(total)
+        if not math.isfinite(value):
+            check_finite({k: float(v.detach()) for k, v in losses.items()}, terms)
+        return total, value
 
-    def __call__(self, model, guide):
+    def loss(self, model, guide, *args, **kwargs) -> float:
+        """
+        The negative ELBO as a float (no gradients are kept).
+
+        :raises NonFiniteLossError: when it is NaN or infinite.
+        """
+        with torch.no_grad():
+            return self._checked_total(model, guide, args, kwargs)[1]
+
+    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
+        """
+        The negative ELBO as a float, after backpropagating the surrogate loss of all
+        layers together (what :class:`pyro.infer.SVI` calls).
+
+        :raises NonFiniteLossError: when it is NaN or infinite, before any gradient.
+        """
+        total, value = self._checked_total(model, guide, args, kwargs)
+        if torch.is_tensor(total) and total.requires_grad:
+            total.backward(retain_graph=self.retain_graph)
+        return value
+
+    def __call__(self, model, guide) -> LocalELBOModule:
         """
         The loss as a :class:`torch.nn.Module` (as Pyro's ``ELBO.__call__``), so
         plain ``torch.optim`` loops work; its ``forward(*args, **kwargs)`` returns the
         summed loss and its parameters are those of ``model`` and ``guide``.
         """
-        return LocalELBOModule(self, model, guide)
+        return LocalELBOModule(model, guide, self)
 
 
-class LocalELBOModule(torch.nn.Module):
+class LocalELBOModule(ELBOModule):
     """A :class:`LocalELBO` bound to a model and guide; see :meth:`LocalELBO.__call__`."""
 
-    def __init__(self, elbo: LocalELBO, model, guide):
-        super().__init__()
-        self.elbo = elbo
-        self.model = model
-        self.guide = guide
-
-    def forward(self, *args, **kwargs):
-        return self.elbo.differentiable_loss(self.model, self.guide, *args, **kwargs)
-
     def layer_losses(self, *args, **kwargs):
+        """``{layer: loss}`` on a batch; see :meth:`LocalELBO.layer_losses`."""
         return self.elbo.layer_losses(self.model, self.guide, *args, **kwargs)
 
 
 __all__ = [
     "GLOBAL",
     "LocalELBO",
+    "Particle",
     "SiteTerm",
     "get_traces",
     "guide_is_prior",

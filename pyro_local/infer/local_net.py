@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
 
 import torch
 from pyro import poutine
-from pyro.nn import PyroModule
+from pyro.nn import PyroModule, pyro_method
 from pyro.poutine.messenger import Messenger
 
 from ..poutine import cut, layer
-from .local_elbo import get_traces, guide_is_prior, replay, site_terms
-
-
-class StageResult(NamedTuple):
-    """What running one layer's program produced: its site terms and its output."""
-
-    terms: dict
-    output: object
+from .traces import guide_is_prior, replay
 
 
 def _exposes_prior_latent(msg) -> bool:
@@ -139,38 +131,52 @@ class LocalNet(PyroModule):
         """The model of layer ``name``."""
         if name in self._fn_models:
             return self._fn_models[name]
-        return getattr(self, name)
+        return self._stage(name)
 
     def stage_guide(self, name: str):
         """The guide of layer ``name``, or ``None``."""
         if name in self._fn_guides:
             return self._fn_guides[name]
-        return getattr(self, self._guide_attr(name), None)
+        return self._stage(self._guide_attr(name))
 
-    def run_stage(self, name, h, args=(), kwargs=None, closed_form_kl=True, max_plate_nesting=None):
-        """
-        Runs layer ``name`` on input ``h`` (cut from the graph): its guide, then its
-        model replayed against it.
+    def _stage(self, attr):
+        # A PyroModule stage is read from torch's module table: PyroModule's
+        # __getattr__ (and the AttributeError of a layer without a guide) cost more
+        # than the rest of a small layer's bookkeeping, and its name was fixed when
+        # it was set (_set_stage). A plain nn.Module goes through __getattr__, whose
+        # pyro.module statement registers its parameters with Pyro's SVI.
+        module = self._modules.get(attr)
+        if module is None or isinstance(module, PyroModule):
+            return module
+        return getattr(self, attr)
 
-        :returns: a :class:`StageResult` with the layer's site terms (see
-            :func:`~pyro_local.infer.local_elbo.site_terms`) and its model's output.
+    def stage_particles(self, name, elbo, inputs, args=(), kwargs=None) -> list:
         """
-        kwargs = kwargs or {}
-        h = cut(h)
-        nesting = float("inf") if max_plate_nesting is None else max_plate_nesting
+        Runs layer ``name`` once per particle of ``elbo`` (a
+        :class:`~pyro_local.infer.LocalELBO`): its guide, then its model replayed
+        against it, on that particle's input (cut from the graph).
+
+        :param list inputs: the layer's input per particle (``elbo.particle_count``).
+        :returns: the :class:`~pyro_local.infer.local_elbo.Particle` s, whose
+            ``terms`` hold this layer's sites and whose ``output`` is the next layer's
+            input.
+        """
         with layer(name):
-            model_trace, guide_trace = get_traces(
-                self.stage_model(name), self.stage_guide(name), (h, *args), kwargs, nesting
+            particles = list(
+                elbo.particles(
+                    self.stage_model(name), self.stage_guide(name), args, kwargs,
+                    inputs=[cut(h) for h in inputs],
+                )
             )
-        terms = site_terms(model_trace, guide_trace, closed_form_kl)
-        stray = set(terms) - {name}
+        stray = {k for p in particles for k in p.terms} - {name}
         if stray:
             raise ValueError(
                 f"layer {name!r} of a LocalNet produced sites labelled {sorted(stray)}; "
                 "each LocalNet layer is one layer: remove the inner layer() handlers"
             )
-        return StageResult(terms, model_trace.nodes["_RETURN"]["value"])
+        return particles
 
+    @pyro_method
     def model(self, x, *args, **kwargs):
         """The whole network as one Pyro model; returns the last layer's output."""
         h = x
@@ -179,6 +185,7 @@ class LocalNet(PyroModule):
                 h = self.stage_model(name)(cut(h), *args, **kwargs)
         return h
 
+    @pyro_method
     def guide(self, x, *args, **kwargs):
         """The whole network's guide; see the class docstring."""
         h = x

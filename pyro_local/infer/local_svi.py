@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import enum
-import inspect
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 import torch
-from pyro.poutine.messenger import Messenger
 
 from . import checkpoint as ckpt
 from . import distributed as ddp
-from .local_elbo import LocalELBO, check_finite, layer_losses_from_terms
+from .errors import check_finite_parameters
+from .local_elbo import LocalELBO
 from .local_net import LocalNet
-from .module_local import give_local_param_state, module_local_params
-from .ownership import (
-    assign_parameters,
-    check_params_owned,
-    named_module_parameters,
-)
+from .optimizers import optimizer_kernels
+from .ownership import assign_parameters, named_module_parameters, owning_module
+from .param_store import EngineParamStore, ParamRecorder, store_parameters
+from .site_terms import check_finite, layer_losses_from_terms, total
+from .state_checks import check_engine_state
 
 CHECKPOINT_FORMAT = 1
 
@@ -49,47 +48,18 @@ class StepInfo(NamedTuple):
     layer_losses: dict[str, float]
 
 
-class _ParamRecorder(Messenger):
-    """Records the leaf tensor behind every ``param`` site (checked for ownership)."""
-
-    def __init__(self):
-        super().__init__()
-        self.leaves: dict[str, torch.Tensor] = {}
-
-    def _postprocess_message(self, msg):
-        if msg["type"] == "param":
-            value = msg["value"]
-            unconstrained = getattr(value, "unconstrained", None)
-            self.leaves[msg["name"]] = unconstrained() if callable(unconstrained) else value
-
-
 def _to(value, device):
     if device is None:
         return value
     if isinstance(value, torch.Tensor):
         return value.to(device, non_blocking=True)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # NamedTuple
+        return type(value)(*(_to(v, device) for v in value))
     if isinstance(value, (tuple, list)):
         return type(value)(_to(v, device) for v in value)
     if isinstance(value, dict):
         return {k: _to(v, device) for k, v in value.items()}
     return value
-
-
-def _multi_tensor(optim, params, args) -> dict:
-    """
-    Asks torch for its multi-tensor optimizer kernels unless the user chose: ``fused``
-    where every parameter is on CUDA and the optimizer has it, else ``foreach`` (torch
-    picks the slow per-tensor loop on CPU by default).
-    """
-    if "fused" in args or "foreach" in args:
-        return args
-    accepted = inspect.signature(optim.__init__).parameters
-    on_cuda = all(p.is_cuda for p in params)
-    if on_cuda and "fused" in accepted:
-        return {**args, "fused": True}
-    if "foreach" in accepted:
-        return {**args, "foreach": True}
-    return args
 
 
 class LocalSVI:
@@ -101,10 +71,16 @@ class LocalSVI:
     per-layer Pyro programs; both modes) or any Pyro model whose layers are marked
     with :func:`pyro_local.poutine.layer`, with its guide (``fused`` mode only).
 
-    The engine owns its state explicitly: the parameters are those of the model's
-    and guide's ``torch.nn.Module`` s (Pyro's global param store is not used; sites
-    run with ``module_local_params``), and each layer has its own torch optimizer,
-    built on the first step, when lazily created parameters (autoguides) exist. Each
+    The engine owns its state explicitly. Its parameters are those of the model's
+    and guide's ``torch.nn.Module`` s (or of the module whose methods they are, as
+    in ``LocalSVI(vae.model, vae.guide)``) and those that their ``pyro.param`` and
+    ``pyro.module`` statements create. Parameters are named as under Pyro's SVI,
+    but in the engine's own :attr:`param_store`, which stands in for Pyro's global
+    one while the engine runs: nothing is shared with another engine or picked up
+    from an earlier run, and after the first step the parameters are published to
+    Pyro's global store, where ``pyro.param(name)`` and ``Predictive`` read them.
+    Each layer has its own torch optimizer, built on the first step, when lazily
+    created parameters exist; every parameter is in :meth:`state_dict`. Each
     parameter belongs to the layer whose loss reaches it in the autograd graph; a
     parameter reached by two layers' losses is a gradient crossing a boundary and,
     with ``strict=True``, an error.
@@ -114,15 +90,19 @@ class LocalSVI:
         all ``guide_is_prior``); must be ``None`` for a :class:`LocalNet`.
     :param LocalELBO loss: the per-layer ELBO (default ``LocalELBO()``).
     :param optim: a ``torch.optim.Optimizer`` class (default ``torch.optim.Adam``).
-    :param dict optim_args: its keyword arguments, for every layer.
+    :param dict optim_args: its keyword arguments, for every layer. Unless they set
+        ``fused`` or ``foreach``, the engine asks for torch's fused kernel where the
+        optimizer has one, else ``foreach``, whose temporaries add a parameter-sized
+        peak (``{"foreach": False}`` avoids it); see :mod:`pyro_local.infer.optimizers`.
     :param dict layer_optim_args: ``{layer: {...}}`` overriding ``optim_args`` per
         layer (per-layer learning rates).
     :param mode: ``"fused"`` or ``"sequential"`` (see :class:`Mode`).
     :param dict device_map: ``{layer: device}`` placing layers of a :class:`LocalNet`
         on devices; inputs move to the layer's device at the layer boundary.
-    :param bool distributed: average each layer's gradients over a
-        ``torch.distributed`` process group (default: when one with more than one
-        process is running); see :mod:`pyro_local.infer.distributed`.
+    :param bool distributed: combine each layer's gradients over a
+        ``torch.distributed`` process group, each process weighted by its share of the
+        batch (default: when one with more than one process is running); see
+        :mod:`pyro_local.infer.distributed`.
     :param bool strict: reject gradients crossing layer boundaries (default ``True``).
     :param float clip_norm: optional gradient-norm clipping, per layer.
 
@@ -169,6 +149,11 @@ class LocalSVI:
             raise ValueError("device_map needs the model given as a LocalNet")
         if not (isinstance(optim, type) and issubclass(optim, torch.optim.Optimizer)):
             raise TypeError(f"optim must be a torch.optim.Optimizer class, got {optim!r}")
+        if loss is not None and not isinstance(loss, LocalELBO):
+            raise TypeError(
+                f"loss must be a pyro_local.infer.LocalELBO (it splits the ELBO by layer), "
+                f"got {type(loss).__name__}"
+            )
         if clip_norm is not None and not clip_norm > 0:
             raise ValueError(f"clip_norm must be positive, got {clip_norm!r}")
         self.model = model
@@ -195,46 +180,70 @@ class LocalSVI:
         self.history: dict[str, list[float]] = {}
         self.step_count = 0
         self._params: dict[str, torch.Tensor] = {}
+        self._store_params: dict[str, torch.Tensor] = {}
+        #: The engine's own param store (see :mod:`pyro_local.infer.param_store`).
+        self.param_store = EngineParamStore()
+        self._share = None  # this process's share of the batch (distributed)
 
     # ------------------------------------------------------------------ setup
     @property
     def initialized(self) -> bool:
         return bool(self.layer_params)
 
-    def _modules(self) -> dict:
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        """The modules the engine owns: the network, or the model's and guide's."""
         if self.net is not None:
             return {"net": self.net}
-        return {"model": self.model, "guide": self.guide}
+        out: dict[str, torch.nn.Module] = {}
+        for key, fn in (("model", self.model), ("guide", self.guide)):
+            module = owning_module(fn)
+            if module is not None and all(module is not m for m in out.values()):
+                out[key] = module
+        return out
 
     def init(self, *args, **kwargs) -> None:
         """
         Builds the optimizers without stepping: runs the model once on a batch so that
-        lazily created parameters (autoguides') exist, and assigns parameters to
-        layers. :meth:`step` calls it on its own; call it yourself before
-        :meth:`load_state_dict` on a fresh engine. It leaves no trace: random-number
-        states and module buffers (batch-norm statistics) are as before, so a run
-        takes the same steps whether or not ``init`` was called first.
+        lazily created parameters (autoguides', ``pyro.param``'s) exist, and assigns
+        parameters to layers. :meth:`step` calls it on its own; call it yourself
+        before :meth:`load_state_dict` on a fresh engine. It leaves no trace:
+        random-number states and module buffers (batch-norm statistics) are as
+        before, so a run takes the same steps whether or not ``init`` was called first.
         """
         if self.initialized:
             return
-        modules = [m for m in self._modules().values() if isinstance(m, torch.nn.Module)]
+        modules = list(self._modules().values())
         buffers = [(b, b.detach().clone()) for m in modules for b in m.buffers()]
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-        with torch.random.fork_rng(devices=devices), module_local_params(*modules):
-            self._forward(args, kwargs, initializing=True)
-        give_local_param_state(*modules)  # modules created lazily in that forward
+        recorder = ParamRecorder()
+        with torch.random.fork_rng(devices=devices):
+            with self.param_store.active():
+                if self.net is not None and self.loss.vectorize_particles:
+                    self._guess_plate_nesting(args, kwargs)
+                with recorder:
+                    losses = {layer: loss for layer, loss, _ in self._layers(args, kwargs)}
+            self._initialize(losses, recorder)
         with torch.no_grad():
             for buffer, value in buffers:
                 buffer.copy_(value)
+        self.param_store.publish()
 
-    def _initialize(self, losses, recorder: _ParamRecorder) -> None:
-        self._params = named_module_parameters(self._modules())
+    def _guess_plate_nesting(self, args, kwargs) -> None:
+        # The particle plate must sit at one dim in every layer: guess it from the
+        # whole network, as Pyro's ELBO guesses it from the whole program.
+        if self.loss.max_plate_nesting == math.inf:
+            self.loss._guess_max_plate_nesting(self.net.model, self.net.guide, args, kwargs)
+
+    def _initialize(self, losses, recorder: ParamRecorder) -> None:
+        module_params = named_module_parameters(self._modules())
+        self._store_params = store_parameters(recorder, self.param_store, module_params)
+        self._params = {**module_params, **self._store_params}
         if not self._params:
             raise TypeError(
-                "LocalSVI found no parameters: the model and guide must be torch.nn.Modules "
-                "(e.g. PyroModules) that own their parameters"
+                "LocalSVI found no parameters: the model and guide must own them, as "
+                "torch.nn.Modules (PyroModules, or a module whose methods they are) or "
+                "through pyro.param / pyro.module"
             )
-        check_params_owned(recorder.leaves, self._params)
         owned, self.unused_params = assign_parameters(losses, self._params, self.strict)
         unknown = set(self.layer_optim_args) - set(owned)
         if unknown:
@@ -246,88 +255,83 @@ class LocalSVI:
         for layer, names in self.layer_params.items():
             params = [self._params[n] for n in names]
             args = {**self.optim_args, **self.layer_optim_args.get(layer, {})}
-            self.optimizers[layer] = self.optim(params, **_multi_tensor(self.optim, params, args))
+            args = optimizer_kernels(self.optim, params, args)
+            self.optimizers[layer] = self.optim(params, **args)
         for layer in losses:
             self.history.setdefault(layer, [])
         if self.distributed:
-            buffers = [b for m in self._modules().values() if isinstance(m, torch.nn.Module)
-                       for b in m.buffers()]
+            buffers = [b for m in self._modules().values() for b in m.buffers()]
             ddp.broadcast_tensors(list(self._params.values()) + buffers)
 
     # ---------------------------------------------------------------- forward
-    def _forward(self, args, kwargs, on_layer=None, initializing=False):
+    def _layers(self, args, kwargs) -> Iterator[tuple[str, torch.Tensor, list]]:
         """
-        Runs every layer and returns ``({layer: loss}, {layer: site terms})``; with
-        ``on_layer``, calls ``on_layer(layer, loss, terms)`` as each layer finishes
-        (sequential mode) and keeps nothing.
+        Yields ``(layer, loss, site terms)`` for every layer in order. For a
+        :class:`LocalNet` each layer runs only when the previous one has been
+        consumed, so sequential mode can step and free it first.
         """
-        recorder = _ParamRecorder() if initializing else None
-        if recorder is not None:
-            recorder.__enter__()
-        try:
-            if self.net is None:
-                terms = self.loss.layer_terms(self.model, self.guide, *args, **kwargs)
-                losses = layer_losses_from_terms(terms)
-            else:
-                losses, terms = self._forward_net(args, kwargs, on_layer)
-        finally:
-            if recorder is not None:
-                recorder.__exit__(None, None, None)
-        if recorder is not None:
-            self._initialize(losses, recorder)
-        return losses, terms
-
-    def _forward_net(self, args, kwargs, on_layer):
+        if self.net is None:
+            terms = self.loss.layer_terms(self.model, self.guide, *args, **kwargs)
+            for layer, loss in layer_losses_from_terms(terms).items():
+                yield layer, loss, terms[layer]
+            return
         if not args:
             raise TypeError("a LocalNet step needs the network's input as first argument")
-        num_particles = self.loss.num_particles
-        hs = [args[0]] * num_particles
-        rest = args[1:]
-        losses, all_terms = {}, {}
+        inputs = [args[0]] * self.loss.particle_count
         for name in self.net.names:
             device = self.device_map.get(name)
-            rest_d, kwargs_d = _to(rest, device), _to(kwargs, device)
-            outputs, terms = [], []
-            for h in hs:
-                result = self.net.run_stage(
-                    name, _to(h, device), rest_d, kwargs_d, self.loss.closed_form_kl,
-                    self.loss.max_plate_nesting,
-                )
-                outputs.append(result.output)
-                terms.extend(
-                    t._replace(value=t.value / num_particles) for t in result.terms.get(name, [])
-                )
-            hs = outputs
-            loss = -sum(t.value for t in terms) if terms else torch.zeros((), device=device)
-            if on_layer is not None:
-                on_layer(name, loss, {name: terms})
-            else:
-                losses[name], all_terms[name] = loss, terms
-        return losses, all_terms
+            particles = self.net.stage_particles(
+                name, self.loss, [_to(h, device) for h in inputs],
+                _to(args[1:], device), _to(kwargs, device),
+            )
+            terms = [t for p in particles for t in p.terms.get(name, [])]
+            loss = -total(t.value for t in terms) if terms else torch.zeros((), device=device)
+            inputs = [p.output for p in particles]
+            yield name, loss, terms
 
     # ------------------------------------------------------------------- step
     def _values(self, losses: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Loss values as floats with one device sync (averaged over processes)."""
-        values = [v.detach().float().reshape(()) for v in losses.values()]
+        """
+        Loss values as floats, in the losses' own precision, with one device sync
+        (averaged over processes).
+        """
+        values = [v.detach().reshape(()) for v in losses.values()]
+        if len(values) == 1 and not self.distributed:  # sequential mode: one layer
+            return {layer: values[0].item() for layer in losses}
+        dtype = functools.reduce(torch.promote_types, (v.dtype for v in values))
         if len({v.device for v in values}) > 1:  # layers on several devices
             values = [v.cpu() for v in values]
-        stacked = torch.stack(values)
+        stacked = torch.stack([v.to(dtype) for v in values])
         if self.distributed:
-            stacked = ddp.all_reduce_mean(stacked)
+            stacked = ddp.all_reduce_mean(stacked, self._share)
         return dict(zip(losses, stacked.tolist()))
 
     def _update(self, layers) -> None:
-        for layer in layers:
-            optimizer = self.optimizers.get(layer)
-            if optimizer is None:
-                continue
+        updated = [layer for layer in layers if layer in self.optimizers]
+        for layer in updated:
             params = [self._params[n] for n in self.layer_params[layer]]
             if self.distributed:
-                ddp.all_reduce_gradients(params)
+                ddp.all_reduce_gradients(params, self._share)
             if self.clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizers[layer].step()
+            self.optimizers[layer].zero_grad(set_to_none=True)
+        check_finite_parameters(self._layer_params(updated), self.step_count + 1)
+
+    def _layer_params(self, layers) -> dict:
+        return {layer: {n: self._params[n] for n in self.layer_params.get(layer, [])}
+                for layer in layers}
+
+    def _step_layers(self, stages) -> dict[str, float]:
+        """Differentiates and updates ``[(layer, loss, terms), ...]`` together."""
+        losses = {layer: loss for layer, loss, _ in stages}
+        values = self._values(losses)
+        check_finite(values, {layer: terms for layer, _, terms in stages})
+        loss = total(losses.values())
+        if torch.is_tensor(loss) and loss.requires_grad:
+            loss.backward()
+        self._update(losses)
+        return values
 
     def step(self, *args, **kwargs) -> StepInfo:
         """
@@ -338,29 +342,19 @@ class LocalSVI:
         :raises NonFiniteLossError: when a layer's loss is NaN or infinite (naming
             the layer and the site), before any parameter changes in fused mode and
             before that layer's update in sequential mode.
+        :raises NonFiniteParameterError: when a layer's update makes its parameters
+            NaN or infinite, naming the layer.
         """
         self.init(*args, **kwargs)
-        with module_local_params(prepare=False):
+        if self.distributed:
+            self._share = ddp.local_share(args, kwargs)
+        with self.param_store.active():
             if self.mode is Mode.FUSED:
-                losses, terms = self._forward(args, kwargs)
-                values = self._values(losses)
-                check_finite(values, terms)
-                total = sum(losses.values())
-                if torch.is_tensor(total) and total.requires_grad:
-                    total.backward()
-                self._update(losses)
-            else:
+                values = self._step_layers(list(self._layers(args, kwargs)))
+            else:  # each layer steps, and its graph is freed, before the next runs
                 values = {}
-
-                def on_layer(name, loss, terms):
-                    value = self._values({name: loss})
-                    check_finite(value, terms)
-                    if loss.requires_grad:
-                        loss.backward()
-                    self._update([name])
-                    values.update(value)
-
-                self._forward(args, kwargs, on_layer=on_layer)
+                for stage in self._layers(args, kwargs):
+                    values.update(self._step_layers([stage]))
         self.step_count += 1
         for layer, value in values.items():
             self.history.setdefault(layer, []).append(value)
@@ -372,75 +366,96 @@ class LocalSVI:
         custom loops and checks); initializes the engine if needed.
         """
         self.init(*args, **kwargs)
-        with module_local_params(prepare=False):
-            losses, _ = self._forward(args, kwargs)
-        return losses
+        with self.param_store.active():
+            return {layer: loss for layer, loss, _ in self._layers(args, kwargs)}
 
     def evaluate(self, *args, **kwargs) -> StepInfo:
         """The per-layer losses on a batch, without gradients or updates."""
-        with torch.no_grad(), module_local_params(prepare=False):
-            losses, terms = self._forward(args, kwargs) if self.initialized else (None, None)
-            if losses is None:
-                raise RuntimeError("evaluate() needs an initialized engine: call init() or step()")
-            values = self._values(losses)
+        if not self.initialized:
+            raise RuntimeError("evaluate() needs an initialized engine: call init() or step()")
+        if self.distributed:
+            self._share = ddp.local_share(args, kwargs)
+        with torch.no_grad(), self.param_store.active():
+            values = self._values({layer: loss for layer, loss, _ in self._layers(args, kwargs)})
         return StepInfo(self.step_count, math.fsum(values.values()), values)
 
     # ------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict:
         """
         Everything needed to continue exactly where this run is: parameters and
-        buffers, optimizer states, histories, step count, random-number states.
+        buffers (of the modules, and those ``pyro.param`` created), optimizer states,
+        histories, step count, random-number states.
         """
         if not self.initialized:
             raise RuntimeError("nothing to save: the engine has not taken a step yet")
-        modules = {k: m.state_dict() for k, m in self._modules().items()
-                   if isinstance(m, torch.nn.Module)}
         return {
             "format": CHECKPOINT_FORMAT,
             "mode": self.mode.value,
             "step": self.step_count,
             "layer_params": {k: list(v) for k, v in self.layer_params.items()},
-            "modules": modules,
+            "modules": {k: m.state_dict() for k, m in self._modules().items()},
+            "param_store": {k: v.detach() for k, v in self._store_params.items()},
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "history": {k: list(v) for k, v in self.history.items()},
             "rng": ckpt.rng_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restores :meth:`state_dict`; the engine must be initialized (see :meth:`init`)."""
+        """
+        Restores :meth:`state_dict`; the engine must be initialized (see :meth:`init`).
+        All or nothing: every part is checked against this engine (layers, module
+        entries and shapes, optimizer states) before anything is written.
+
+        :raises ValueError: naming the first part that does not fit.
+        """
         if not self.initialized:
             raise RuntimeError(
                 "load_state_dict needs the parameters to exist: call init(*batch) first"
             )
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"unknown checkpoint format {state.get('format')!r}")
-        if state["layer_params"] != self.layer_params:
-            raise ValueError(
-                "the checkpoint's layers and parameters differ from this engine's: "
-                f"saved {list(state['layer_params'])}, here {list(self.layer_params)}"
+        if not isinstance(state, Mapping) or state.get("format") != CHECKPOINT_FORMAT:
+            found = state.get("format") if isinstance(state, Mapping) else type(state).__name__
+            raise ValueError(f"unknown checkpoint format {found!r}")
+        modules = self._modules()
+        check_engine_state(
+            state, layer_params=self.layer_params, modules=modules,
+            store_params=self._store_params, optimizers=self.optimizers,
+        )
+        previous_rng = ckpt.rng_state()
+        try:
+            ckpt.set_rng_state(state["rng"])
+        except Exception as error:
+            ckpt.set_rng_state(previous_rng)
+            raise ValueError(f"the checkpoint's random-number state is malformed: {error}") from (
+                None
             )
-        for key, module in self._modules().items():
-            if isinstance(module, torch.nn.Module):
-                module.load_state_dict(state["modules"][key])
+        for key, module in modules.items():
+            module.load_state_dict(state["modules"][key])
+        with torch.no_grad():
+            for name, value in self._store_params.items():
+                value.copy_(state["param_store"][name])
         for layer, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][layer])
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.step_count = int(state["step"])
-        ckpt.set_rng_state(state["rng"])
 
     def save(self, path, extra: dict | None = None):
         """
         Writes :meth:`state_dict` (plus ``extra``, e.g. a data loader's position) to
         ``path`` atomically: an interruption leaves the previous file intact.
+
+        :raises NonFiniteParameterError: when a parameter is NaN or infinite (nothing
+            is written).
         """
+        check_finite_parameters(self._layer_params(self.layer_params), self.step_count)
         state = self.state_dict()
         state["extra"] = dict(extra or {})
         return ckpt.atomic_save(state, path)
 
     def load(self, path, *init_args, **init_kwargs) -> dict:
         """
-        Loads a checkpoint written by :meth:`save` (with ``weights_only=True``). On a
-        fresh engine, pass a batch as ``init_args`` so parameters can be created.
+        Loads a checkpoint written by :meth:`save` (with ``weights_only=True``), all
+        or nothing (see :meth:`load_state_dict`). On a fresh engine, pass a batch as
+        ``init_args`` so parameters can be created.
 
         :returns: the ``extra`` dict saved with it.
         """

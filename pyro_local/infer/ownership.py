@@ -11,6 +11,17 @@ class LayerLeakError(ValueError):
     """A parameter receives gradient from the losses of more than one layer."""
 
 
+def owning_module(fn):
+    """
+    The ``torch.nn.Module`` behind a model or guide: the object itself, the module a
+    bound method belongs to (``vae.model`` in Pyro's VAE tutorial), or ``None``.
+    """
+    if isinstance(fn, torch.nn.Module):
+        return fn
+    owner = getattr(fn, "__self__", None)
+    return owner if isinstance(owner, torch.nn.Module) else None
+
+
 def named_module_parameters(modules: Mapping[str, object]) -> dict[str, torch.nn.Parameter]:
     """
     The parameters of every ``torch.nn.Module`` in ``modules`` (others are skipped),
@@ -26,22 +37,6 @@ def named_module_parameters(modules: Mapping[str, object]) -> dict[str, torch.nn
                 seen.add(id(p))
                 out[f"{key}.{name}"] = p
     return out
-
-
-def check_params_owned(leaves: Mapping[str, torch.Tensor], owned: Mapping[str, torch.Tensor]):
-    """
-    Raises ``TypeError`` for a ``param`` site whose tensor no module owns: such a
-    parameter lives in Pyro's global param store, which the engine does not use.
-    """
-    ids = {id(p) for p in owned.values()}
-    stray = [n for n, v in leaves.items() if v.requires_grad and id(v) not in ids]
-    if stray:
-        raise TypeError(
-            f"param sites {stray} are not parameters of the model's or guide's modules. "
-            "LocalSVI owns parameters through torch.nn.Modules, not Pyro's global param "
-            "store: make the model and guide PyroModules (PyroParam / nn.Parameter) "
-            "instead of calling pyro.param"
-        )
 
 
 def assign_parameters(

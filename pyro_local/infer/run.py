@@ -51,6 +51,7 @@ def run(
     checkpoint_every: int | None = None,
     resume: bool = True,
     progress: bool = True,
+    extra: dict | None = None,
 ) -> RunResult:
     """
     Trains ``svi`` for ``num_epochs`` passes over ``batches``, with a progress bar,
@@ -66,7 +67,8 @@ def run(
     steps and at the end of every epoch; if the file exists and ``resume`` is true,
     training continues from it. On CPU the continuation is bit-for-bit that of an
     uninterrupted run when the order of batches depends only on the epoch (a loader
-    with ``set_epoch``, or a callable of the epoch).
+    with ``set_epoch``, or a callable of the epoch). ``extra`` (e.g. the run's
+    configuration) is saved in every checkpoint's ``extra``, beside its position.
 
     :returns: a :class:`RunResult`.
     """
@@ -81,12 +83,13 @@ def run(
             if first is None:
                 raise ValueError("batches is empty: nothing to initialize the engine with")
             _call(svi.init, first)
-        extra = svi.load(checkpoint)
-        start_epoch, skip, resumed = int(extra.get("epoch", 0)), int(extra.get("batch", 0)), True
+        position = svi.load(checkpoint)
+        start_epoch, skip = int(position.get("epoch", 0)), int(position.get("batch", 0))
+        resumed = True
 
     def save(epoch, batch):
         if checkpoint is not None:
-            svi.save(checkpoint, extra={"epoch": epoch, "batch": batch})
+            svi.save(checkpoint, extra={**(extra or {}), "epoch": epoch, "batch": batch})
 
     total = None
     try:

@@ -35,9 +35,11 @@ _ATTR = "_pyro_local_posterior"
 
 
 def defer(posterior) -> torch.Tensor:
-    """A deferred weight for ``posterior``: a new tensor holding its (detached) mean
-    and carrying ``posterior``."""
-    value = posterior.mean.detach().clone()
+    """A deferred weight for ``posterior``: a new tensor object that views its
+    (detached) mean and carries ``posterior``. It shares memory with the mean (a copy
+    would cost a pass over the weights on every step), so it shows the mean of the
+    moment it is read; nothing writes into it."""
+    value = posterior.mean.detach()
     setattr(value, _ATTR, posterior)
     return value
 

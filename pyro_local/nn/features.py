@@ -76,8 +76,10 @@ def pool_features(a: torch.Tensor, pool: int | None) -> torch.Tensor:
 def fixed_gaussian(rows: int, cols: int, seed: int) -> torch.Tensor:
     """
     A ``rows x cols`` matrix of independent ``N(0, 1 / cols)`` entries drawn from its
-    own generator seeded with ``seed`` (the global random state is untouched), so that
-    ``R @ v`` keeps the norm of ``v`` in expectation (a Johnson-Lindenstrauss map).
+    own generator seeded with ``seed`` (the global random state is untouched). Every
+    coordinate of ``R @ v`` has variance ``|v|^2 / cols`` whatever ``rows`` is, so the
+    scale of logits read through ``R`` does not depend on the projection's dimension;
+    ``sqrt(cols / rows) R`` is the norm-preserving (Johnson-Lindenstrauss) map.
     """
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(rows, cols, generator=generator, dtype=torch.float64).div_(

@@ -30,6 +30,12 @@ class LayerSpec(NamedTuple):
     :param int pool: the spatial pool size for heads on feature maps.
     :param int num_classes: the number of classes.
     :param int seed: seeds the head's fixed tensors (projections, bases).
+    :param int in_pool: the pool size the layer below reads the input with (for the
+        first layer, the layer's own ``pool``).
+    :param int in_seed: the seed of the layer below (for the first layer, the
+        network's seed): with ``in_pool`` it lets a head rebuild the fixed projection
+        that the layer below applies to its own output, i.e. this layer's input (SVP's
+        alignment target). ``None`` when there is no such layer.
     """
 
     name: str
@@ -39,6 +45,8 @@ class LayerSpec(NamedTuple):
     pool: int | None
     num_classes: int
     seed: int
+    in_pool: int | None = None
+    in_seed: int | None = None
 
 
 def _check_num_data(num_data):
@@ -159,10 +167,12 @@ class BackpropLayer(torch.nn.Module):
 
 def layer_specs(stack: Stack, seed: int = 0) -> list[LayerSpec]:
     """The :class:`LayerSpec` of every block of ``stack``."""
+    names = stack.names
     return [
         LayerSpec(name, i, stack.in_shapes[name], stack.shapes[name], stack.pools[name],
-                  stack.num_classes, seed + 1000 * (i + 1))
-        for i, name in enumerate(stack.names)
+                  stack.num_classes, seed + 1000 * (i + 1),
+                  in_pool=stack.pools[names[i - 1] if i else name], in_seed=seed + 1000 * i)
+        for i, name in enumerate(names)
     ]
 
 

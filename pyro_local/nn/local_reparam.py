@@ -30,9 +30,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from torch.distributions import Independent, Normal
 
-from ..distributions import MatrixNormal
+from ..distributions import DiagonalFactor, MatrixNormal
+from ..distributions.util import mean_field_base
+from .bias_row_affine import bias_row_affine
+from .weight_maps import LinearMap
 
 
 class PseudoData(NamedTuple):
@@ -48,16 +50,6 @@ class PseudoData(NamedTuple):
     inputs: torch.Tensor
     outputs: torch.Tensor
     jitter: float = 1e-4
-
-
-def mean_field_base(posterior):
-    """The :class:`~torch.distributions.Normal` of a ``Normal(...).to_event(2)``
-    posterior, or ``None``."""
-    ndims = 0
-    while isinstance(posterior, Independent):
-        ndims += posterior.reinterpreted_batch_ndims
-        posterior = posterior.base_dist
-    return posterior if isinstance(posterior, Normal) and ndims == 2 else None
 
 
 def check_posterior(posterior, weight_shape):
@@ -136,6 +128,38 @@ def sample_preactivations(weight_map, x, posterior, pseudo=None):
     :returns: pre-activations of the shape ``weight_map.apply(x, W)`` has.
     """
     check_posterior(posterior, weight_map.weight_shape)
+    if pseudo is None and _is_dense_bias_row(weight_map):
+        fast = _dense_diagonal(weight_map, x, posterior)
+        if fast is not None:
+            return fast
+    return _sample_structured(weight_map, x, posterior, pseudo)
+
+
+def _is_dense_bias_row(weight_map):
+    return isinstance(weight_map, LinearMap) and weight_map.bias_row
+
+
+def _dense_diagonal(weight_map, x, posterior):
+    """The common case directly: a dense layer with a bias row and a mean-field or
+    diagonal matrix-normal posterior, in a few fused ops (the same draws, the same
+    values as :func:`_sample_structured`); ``None`` for other posteriors."""
+    c = weight_map.scale
+    base = mean_field_base(posterior)
+    if base is not None:
+        mean = bias_row_affine(x, base.loc, c)
+        var = bias_row_affine(x.pow(2), base.scale, c * c, square_weight=True)
+        return torch.addcmul(mean, var.sqrt(), torch.randn_like(mean))
+    row, column = posterior.row_factor, posterior.column_factor
+    if not (isinstance(row, DiagonalFactor) and isinstance(column, DiagonalFactor)):
+        return None
+    quad = bias_row_affine(x.pow(2), row.scale, c * c, square_weight=True)  # c^2 [a^2, 1] diag(U)
+    mean = bias_row_affine(x, posterior.loc, c)
+    noise = torch.randn_like(mean) * column.scale
+    return torch.addcmul(mean, quad.sqrt().unsqueeze(-1), noise)
+
+
+def _sample_structured(weight_map, x, posterior, pseudo):
+    """:func:`sample_preactivations` for any posterior, weight map and pseudo-data."""
     col = weight_map.column_dim
     base = mean_field_base(posterior)
     if base is not None:

@@ -51,7 +51,8 @@ class LocalReparameterizationMessenger(Messenger):
     be taken in closed form: use :class:`~pyro_local.infer.LocalELBO` or Pyro's
     ``TraceMeanField_ELBO`` (``Trace_ELBO`` would score the posterior mean). Under
     validation the handler checks that the model's prior has a registered KL with
-    the weight posterior.
+    the weight posterior, once for each structure of the pair (the types, wrappers
+    and shapes: what decides whether a registered KL applies), not on every step.
     """
 
     def _pyro_sample(self, msg):
@@ -82,7 +83,26 @@ class LocalReparameterizationMessenger(Messenger):
         msg["done"] = True
 
 
+#: The structures of the (posterior, prior) pairs whose closed-form KL was found to
+#: exist: a memo of a function of types and shapes (as torch memoizes its KL
+#: dispatch), so that validation computes each pair's KL once, not on every step.
+_KL_FOUND: set = set()
+
+
+def _structure(fn):
+    """The types and shapes of ``fn`` and of every distribution it wraps."""
+    parts = []
+    while fn is not None:
+        ndims = getattr(fn, "reinterpreted_batch_ndims", None)
+        parts.append((type(fn), tuple(fn.batch_shape), tuple(fn.event_shape), ndims))
+        fn = getattr(fn, "base_dist", None)
+    return tuple(parts)
+
+
 def _check_closed_form_kl(name, posterior, prior):
+    key = (_structure(posterior), _structure(prior))
+    if key in _KL_FOUND:
+        return
     try:
         kl_divergence(posterior, prior)
     except NotImplementedError:
@@ -91,6 +111,7 @@ def _check_closed_form_kl(name, posterior, prior):
             f"needs KL({type(posterior).__name__} || {type(prior).__name__}) in closed form, "
             "and none is registered; use a MatrixNormal or Normal(...).to_event(2) prior"
         ) from None
+    _KL_FOUND.add(key)
 
 
 def local_reparameterization(fn=None):

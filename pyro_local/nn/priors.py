@@ -19,10 +19,12 @@ times more strongly, which costs accuracy and calibration (docs/bayes.md).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import pyro.distributions as dist
+import torch
 
 from ..distributions import MatrixNormal
 
@@ -66,12 +68,24 @@ class MatrixNormalPrior:
 
     def __call__(self, shape, like):
         n, p = shape
-        zero = like.new_zeros(())
-        return MatrixNormal.diagonal(
-            zero.expand(n, p),
-            (zero + _resolve(self.row_scale, n)).expand(n),
-            (zero + self.column_scale).expand(p),
+        return _isotropic_matrix_normal(
+            n, p, _resolve(self.row_scale, n), self.column_scale, like.dtype, like.device
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _isotropic_matrix_normal(n, p, row_scale, column_scale, dtype, device):
+    """``MN(0, row_scale^2 I, column_scale^2 I)``, built once per shape, scales, dtype and
+    device (a layer asks for its prior on every step; the distribution is immutable and
+    its tensors are expanded scalars). Its constants were checked by the prior, so it
+    does not validate them again (that would scan a weight-sized expanded zero)."""
+    zero = torch.zeros((), dtype=dtype, device=device)
+    return MatrixNormal.diagonal(
+        zero.expand(n, p),
+        (zero + row_scale).expand(n),
+        (zero + column_scale).expand(p),
+        validate_args=False,
+    )
 
 
 @dataclass(frozen=True)

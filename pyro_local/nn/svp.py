@@ -1,44 +1,44 @@
 """SVP: stochastic layers with local ELBOs on fixed random projections (Yin & Corradi).
 
-Layer ``l`` of a network trained with Stochastic Variational Propagation is a latent
-variable model of its own: the block computes ``a = f(h)`` from the layer's (cut)
-input ``h``, and the activation passed on is a sample ``z ~ p(z | a)`` (multiplicative
-or additive Gaussian noise around ``a``). Its local ELBO is::
+Layer ``l`` of a network trained with Stochastic Variational Propagation (v4 of the
+paper: "Stochastic Layer-wise Learning") is a latent variable model of its own: the
+block computes ``a = f(h)`` from the layer's (cut) input ``h``, and the activation
+passed on is a sample ``z ~ p(z | a)`` (multiplicative noise, i.e. Gaussian dropout, or
+additive noise around ``a``). Its local ELBO is::
 
     E_q(z|h)[ log p(y | z) ] - KL(q(z | h) || p(z | h))
 
 SVP takes the variational conditional to be the model's own, ``q(z | h) = p(z | a)``:
 the activation site is marked ``guide_is_prior`` and its KL term is exactly zero.
-A direct KL between adjacent layers' activations would collapse the representations
-(the paper's motivating observation); in its place stands a **feature alignment**
-term between *auxiliary categorical posteriors* over ``d0`` codes, read off through
-FIXED random projections (Johnson-Lindenstrauss maps, drawn once from a seed, never
-trained)::
 
-    q_l(k | z)     = softmax(R_l pool(z) / T)_k        R_l: d0 x d_l
-    q_{l-1}(k | h) = softmax(P_l pool(h) / T)_k        P_l: d0 x d_{l-1}
+**Fixed random projection.** Every layer owns a FIXED Gaussian matrix ``R_l``
+(``d0 x d_l``, drawn once from a seed, never trained) and reads its activation through
+it: ``v_l = R_l pool(z)``.
 
-We implement the Bhattacharyya form of SVP v4 ("Stochastic Layer-wise Learning"):
+**Expected log-likelihood.** The label's likelihood is read from the projected
+features by a learned linear classifier, ``p(y | z) = softmax(W_l v_l + b_l)``
+(``readout="linear"``, ``W_l``: ``C x d0``); a single sample of the noise estimates
+the expectation. With ``d0 = C`` the projection itself can be the classifier,
+``p(y | z) = softmax(v_l / T)`` (``readout="identity"``, the paper's ViT setting): the
+layer then learns through the fixed projection alone.
+
+**Alignment in place of the KL.** A direct KL between adjacent layers' activations
+collapses the representations (the paper's motivating observation). In its place
+stands a Bhattacharyya surrogate between the *auxiliary categorical posteriors* over
+the ``d0`` projection directions of the layer and of the layer below::
+
+    q_l(k | z)     = softmax(R_l     pool_l(z) / T)_k
+    q_{l-1}(k | h) = softmax(R_{l-1} pool_{l-1}(h) / T)_k
+
 ``align = -w * D_B(q_l, q_{l-1})`` per example, with the Bhattacharyya distance
-``D_B(p, q) = -log sum_k sqrt(p_k q_k)``. Why this one: it is symmetric and bounded
-for distributions with common support, and, unlike a KL between the two categorical
-posteriors, it neither explodes when the layer puts little mass where the layer
-below puts much nor rewards collapsing onto the code the layer below favours most.
-The target ``q_{l-1}`` is computed from the layer's input, which is cut: no gradient
-reaches the layer below, and ``P_l`` (a fixed projection of the input's geometry)
-plays the role of the layer below's projection, so each layer's objective is
-self-contained. The paper leaves open which distributions are aligned; we align
-adjacent layers (the v1 abstract's "inter-layer consistency").
-
-The label's likelihood is that of the auxiliary posterior: the code ``k`` is drawn
-from ``q_l(k | z)`` and the label from a learned table ``pi(y | k)`` (``C x d0``
-logits), marginalised exactly::
-
-    p(y | z) = sum_k q_l(k | z) pi(y | k)
-
-When ``d0`` equals the number of classes the table may be fixed to the identity
-(``readout="identity"``), and ``p(y | z) = q_l(y | z)``: the layer is trained through
-the fixed projection alone, as SVP does for ViTs.
+``D_B(p, q) = -log sum_k sqrt(p_k q_k)`` (``2 D_B`` is the Renyi divergence of order
+1/2, a lower bound on either KL; unlike a KL it is symmetric and does not explode
+where one posterior puts little mass). ``R_{l-1}`` is the layer below's own
+projection (rebuilt from its seed; for the first layer, a projection of the data),
+so ``q_{l-1}`` is exactly the posterior the layer below computes for its output, which
+is this layer's input: the target is computed from the cut input, so nothing flows
+down. The paper leaves open which distributions are aligned; we align adjacent
+layers (the v1 abstract's "inter-layer consistency").
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ from .features import (
 )
 from .local_heads import LocalHead
 
-#: The offset between the seeds of a layer's two fixed projections.
+#: For a head built without a layer below (``in_seed=None``): the offset between the
+#: seeds of its own projection and of its input's.
 _INPUT_PROJECTION_STREAM = 7919
 
 
@@ -77,11 +78,11 @@ class Noise(str, enum.Enum):
 
 
 class Readout(str, enum.Enum):
-    """How the label depends on the auxiliary code ``k``."""
+    """How the label's likelihood is read from the projected features ``v = R pool(z)``."""
 
-    #: a learned ``C x d0`` table of logits ``pi(y | k)`` (starts uniform).
-    TABLE = "table"
-    #: ``pi(y | k) = [y == k]``; needs ``d0 == num_classes``.
+    #: a learned linear classifier ``softmax(W v + b)`` (``W``: ``C x d0``).
+    LINEAR = "linear"
+    #: ``softmax(v / T)``: the projection is the classifier; needs ``d0 == num_classes``.
     IDENTITY = "identity"
 
 
@@ -102,27 +103,34 @@ class SVPHead(LocalHead):
     Sites, inside the ``"data"`` plate: the stochastic activation (``"noise"`` or
     ``"z"``, marked ``guide_is_prior``), the label ``"y"`` (observed) and the factor
     ``"align"``. The fixed projections are buffers (``projection`` ``d0 x d_l`` and
-    ``input_projection`` ``d0 x d_{l-1}``): saved with the model, never trained.
+    ``input_projection``, the layer below's ``d0 x d_{l-1}``): saved with the model,
+    never trained.
 
     :param tuple in_shape: the layer's input shape (for the alignment target), or
         ``None`` to drop the alignment term.
     :param tuple shape: the activation's shape.
     :param int num_classes: the number of classes ``C``.
-    :param int proj_dim: the number of codes ``d0`` (default ``C``).
+    :param int proj_dim: the projection's dimension ``d0`` (default ``C``).
     :param noise: ``"multiplicative"``, ``"gaussian"`` or ``"none"``.
     :param float noise_scale: the noise's standard deviation ``s``.
     :param float alignment_weight: ``w``; 0 drops the term.
-    :param float temperature: ``T`` of both categorical posteriors.
-    :param int pool: spatial pool size for feature maps (activation and input).
-    :param readout: ``"table"`` or ``"identity"`` (default: identity when
-        ``d0 == C``, else table).
-    :param int seed: seeds the fixed projections.
+    :param float temperature: ``T`` of both categorical posteriors (and of the
+        identity readout).
+    :param int pool: spatial pool size for feature maps of the activation.
+    :param readout: ``"linear"`` or ``"identity"`` (default: identity when
+        ``d0 == C``, else linear).
+    :param int seed: seeds the layer's projection.
+    :param int in_pool: the pool size of the layer below (default ``pool``).
+    :param int in_seed: the seed of the layer below, whose projection of the input
+        is the alignment target; ``None``: a projection of the input of its own,
+        seeded from ``seed``.
     """
 
     def __init__(self, in_shape, shape, num_classes: int, proj_dim: int | None = None,
                  noise="multiplicative", noise_scale: float = 0.1,
                  alignment_weight: float = 1.0, temperature: float = 1.0,
-                 pool: int | None = None, readout=None, seed: int = 0):
+                 pool: int | None = None, readout=None, seed: int = 0,
+                 in_pool: int | None = None, in_seed: int | None = None):
         super().__init__()
         proj_dim = num_classes if proj_dim is None else proj_dim
         if isinstance(proj_dim, bool) or not isinstance(proj_dim, int) or proj_dim < 2:
@@ -134,45 +142,48 @@ class SVPHead(LocalHead):
             )
         self.noise = Noise(noise)
         if readout is None:
-            readout = Readout.IDENTITY if proj_dim == num_classes else Readout.TABLE
+            readout = Readout.IDENTITY if proj_dim == num_classes else Readout.LINEAR
         self.readout = Readout(readout)
         if self.readout is Readout.IDENTITY and proj_dim != num_classes:
             raise ValueError(f"readout='identity' needs proj_dim == num_classes ({num_classes}), "
                              f"got proj_dim={proj_dim}")
         self.pool = check_pool(pool)
+        self.in_pool = self.pool if in_pool is None else check_pool(in_pool)
         self.noise_scale = float(noise_scale)
         self.alignment_weight = float(alignment_weight)
         self.temperature = float(temperature)
         self.register_buffer("projection", fixed_gaussian(proj_dim, pooled_dim(shape, pool), seed))
         if in_shape is not None and self.alignment_weight > 0:
-            d_in = pooled_dim(in_shape, pool)
-            self.register_buffer("input_projection",
-                                 fixed_gaussian(proj_dim, d_in, seed + _INPUT_PROJECTION_STREAM))
+            d_in = pooled_dim(in_shape, self.in_pool)
+            in_seed = seed + _INPUT_PROJECTION_STREAM if in_seed is None else in_seed
+            self.register_buffer("input_projection", fixed_gaussian(proj_dim, d_in, in_seed))
         else:
             self.input_projection = None
-        if self.readout is Readout.TABLE:
-            self.table = torch.nn.Parameter(torch.zeros(num_classes, proj_dim))
+        if self.readout is Readout.LINEAR:
+            self.classifier = torch.nn.Linear(proj_dim, num_classes)
 
-    def code_logits(self, a: torch.Tensor) -> torch.Tensor:
-        """``log q_l(k | a)``: log-probabilities of the ``d0`` codes, ``(N, d0)``."""
-        return F.log_softmax(pool_features(a, self.pool) @ self.projection.T / self.temperature,
-                             dim=-1)
+    def projected(self, a: torch.Tensor) -> torch.Tensor:
+        """``v = R pool(a)``: the activation in the fixed projection, ``(N, d0)``."""
+        return pool_features(a, self.pool) @ self.projection.T
 
-    def input_code_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """``log q_{l-1}(k | h)``, the alignment target, from the layer's input."""
+    def code_log_probs(self, v: torch.Tensor) -> torch.Tensor:
+        """``log q_l(k | z)`` from the projected features, ``(N, d0)``."""
+        return F.log_softmax(v / self.temperature, dim=-1)
+
+    def input_code_log_probs(self, h: torch.Tensor) -> torch.Tensor:
+        """``log q_{l-1}(k | h)``, the alignment target: the layer below's posterior."""
         return F.log_softmax(
-            pool_features(h, self.pool) @ self.input_projection.T / self.temperature, dim=-1
+            pool_features(h, self.in_pool) @ self.input_projection.T / self.temperature, dim=-1
         )
 
-    def label_log_probs(self, log_q: torch.Tensor) -> torch.Tensor:
-        """``log p(y | z) = log sum_k q(k | z) pi(y | k)`` for every class, ``(N, C)``."""
+    def label_logits(self, v: torch.Tensor) -> torch.Tensor:
+        """The logits of ``p(y | z)`` from the projected features, ``(N, C)``."""
         if self.readout is Readout.IDENTITY:
-            return log_q
-        log_pi = F.log_softmax(self.table, dim=0)  # pi(y | k): a distribution over y
-        return torch.logsumexp(log_q[:, None, :] + log_pi, dim=-1)
+            return v / self.temperature
+        return self.classifier(v)
 
     def logits(self, a):
-        return self.label_log_probs(self.code_logits(a))
+        return self.label_logits(self.projected(a))
 
     def sample_activation(self, a: torch.Tensor) -> torch.Tensor:
         """The stochastic activation's site (inside the caller's data plate)."""
@@ -191,26 +202,30 @@ class SVPHead(LocalHead):
     def forward(self, a, y=None, h=None):
         with pyro.plate("data", a.shape[0]):
             z = self.sample_activation(a)
-            log_q = self.code_logits(z)
-            pyro.sample("y", dist.Categorical(logits=self.label_log_probs(log_q)), obs=y)
+            v = self.projected(z)
+            pyro.sample("y", dist.Categorical(logits=self.label_logits(v)), obs=y)
             if self.input_projection is not None and h is not None:
-                target = self.input_code_logits(h.detach()).detach()
-                pyro.factor("align", -self.alignment_weight * bhattacharyya_distance(log_q, target))
+                with torch.no_grad():
+                    target = self.input_code_log_probs(h)
+                align = bhattacharyya_distance(self.code_log_probs(v), target)
+                pyro.factor("align", -self.alignment_weight * align)
         return z
 
 
 @dataclasses.dataclass(frozen=True)
 class SVP:
     """
-    The SVP rule: every layer gets an :class:`SVPHead` (its fixed projections seeded
-    from the network's seed and the layer's index).
+    The SVP rule: every layer gets an :class:`SVPHead` (its fixed projection seeded
+    from the network's seed and the layer's index; its alignment target read through
+    the projection of the layer below).
 
-    :param int proj_dim: codes ``d0`` (default: the number of classes).
+    :param int proj_dim: the projection's dimension ``d0`` (default: the number of
+        classes).
     :param noise: ``"multiplicative"``, ``"gaussian"`` or ``"none"``.
     :param float noise_scale: the noise's standard deviation.
     :param float alignment_weight: the weight of the alignment term (0: none).
     :param float temperature: the categorical posteriors' temperature.
-    :param readout: ``"table"``, ``"identity"`` or ``None`` (automatic).
+    :param readout: ``"linear"``, ``"identity"`` or ``None`` (identity when ``d0 == C``).
     """
 
     proj_dim: int | None = None
@@ -226,7 +241,8 @@ class SVP:
     def __call__(self, spec) -> SVPHead:
         return SVPHead(spec.in_shape, spec.out_shape, spec.num_classes, self.proj_dim,
                        self.noise, self.noise_scale, self.alignment_weight, self.temperature,
-                       spec.pool, self.readout, seed=spec.seed)
+                       spec.pool, self.readout, seed=spec.seed, in_pool=spec.in_pool,
+                       in_seed=spec.in_seed)
 
 
 __all__ = ["SVP", "Noise", "Readout", "SVPHead", "bhattacharyya_distance"]

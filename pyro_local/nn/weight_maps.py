@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from pyro.distributions.util import broadcast_shape
 
+from .bias_row_affine import bias_row_affine
+
 
 def _input_scale(input_scale, rows):
     if input_scale == "fan_in":
@@ -119,6 +121,15 @@ class LinearMap(WeightMap):
         if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[-1] != self.in_features:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"input: expected shape (..., N, {self.in_features}), got {shape}")
+
+    def apply(self, x, weight, square=False):
+        if self.bias_row and weight.dim() == 2:
+            # One weight matrix: one op whose backward writes W's gradient once
+            # (see bias_row_affine); batched weights take the general path.
+            if square:
+                return bias_row_affine(x.pow(2), weight, self.scale**2)
+            return bias_row_affine(x, weight, self.scale)
+        return super().apply(x, weight, square)
 
     def _matmul(self, x, weight, bias):
         wb = weight.shape[:-2]

@@ -31,6 +31,15 @@ Promise.all(Array.from(document.images).map(img => img.decode().then(
 """
 
 
+# The report's summary block as the browser renders it, and the order of the sections.
+_SUMMARY = """
+({summary: Array.from(document.querySelectorAll("ul.summary > li")).map(li => ({
+     status: li.className.replace("verdict", "").trim(), text: li.innerText,
+     visible: li.getBoundingClientRect().height > 0})),
+  sections: Array.from(document.querySelectorAll("section > h2")).map(h => h.innerText)})
+"""
+
+
 def find_chromium():
     """Path of Debian's ``chromium``, or ``None`` where it is absent."""
     return shutil.which("chromium")
@@ -44,12 +53,17 @@ class PageLoad:
     :ivar list errors: console errors, exceptions and error log entries, as text.
     :ivar list requests: URLs the page requested.
     :ivar str title: ``document.title``.
+    :ivar list summary: one dict per verdict of the summary block: ``status``, ``text``,
+        ``visible``.
+    :ivar list sections: the sections' headings, in order.
     """
 
     images: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     requests: list = field(default_factory=list)
     title: str = ""
+    summary: list = field(default_factory=list)
+    sections: list = field(default_factory=list)
 
 
 class _Pipe:
@@ -152,12 +166,16 @@ def load_page(url, chromium=None, timeout=60.0):
                                awaitPromise=True, returnByValue=True)
             title = pipe.call("Runtime.evaluate", session, expression="document.title",
                               returnByValue=True)
+            layout = pipe.call("Runtime.evaluate", session, expression=_SUMMARY,
+                               returnByValue=True)["result"]["value"]
             result = PageLoad(
                 images=images["result"]["value"],
                 errors=_errors(pipe.events),
                 requests=[e["params"]["request"]["url"] for e in pipe.events
                           if e.get("method") == "Network.requestWillBeSent"],
                 title=title["result"]["value"],
+                summary=layout["summary"],
+                sections=layout["sections"],
             )
             if "exceptionDetails" in images:
                 result.errors.append(f"image check failed: {images['exceptionDetails']}")

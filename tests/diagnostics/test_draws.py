@@ -87,11 +87,15 @@ def test_large_sites_are_summarised_and_kept_sites_thinned():
     draws = collect_draws(problem.model, problem.guide, problem.y, num_samples=n,
                           max_site_size=5, thin=thin, parallel=True, chunk_size=1000)
     assert draws.latent == {}  # "mu" has 6 elements > max_site_size
-    mean, sd = draws.latent_summary["mu"].numpy()
+    mean, sd, p_zero = draws.latent_summary["mu"].numpy()
     # Standard error of a sample mean is s / sqrt(n), of a sample sd about s / sqrt(2n).
     s = problem.post_scale
     assert np.abs(mean - problem.post_mean.numpy()).max() < 4 * s / math.sqrt(n)
     assert np.abs(sd - s).max() < 4 * s / math.sqrt(2 * n)
+    np.testing.assert_array_equal(p_zero, 0.0)  # a continuous guide has no atom
+    # A subset of its elements is kept draw by draw, thinned like the kept sites.
+    index, values = draws.latent_subset["mu"]
+    assert values.shape == (len(range(0, n, thin)), 6) and index.tolist() == list(range(6))
     assert draws.predictive["mu_y"].shape == (len(range(0, n, thin)), 3, 6)
     assert draws.log_likelihood["mu_y"].shape == (n, 3, 6)
     assert draws.plates["mu_y"] == ("mu_data", "mu_groups")
@@ -99,6 +103,53 @@ def test_large_sites_are_summarised_and_kept_sites_thinned():
     kept = collect_draws(problem.model, problem.guide, problem.y, num_samples=20,
                          sites=["mu"], thin=3)
     assert kept.latent["mu"].shape == (7, 6) and kept.latent_summary == {}
+
+
+def test_summarised_sites_count_exact_zeros_and_keep_a_subset():
+    # A rectified latent: P(z = 0) = Phi(-loc / scale) per element.
+    from pyro_local.distributions import RectifiedNormal
+
+    loc = torch.linspace(-1.0, 1.0, 40)
+
+    def model():
+        pyro.sample("z", RectifiedNormal(torch.zeros(40), 1.0).to_event(1))
+        pyro.sample("y", dist.Normal(0.0, 1.0), obs=torch.tensor(0.0))
+
+    def guide():
+        pyro.sample("z", RectifiedNormal(loc, 1.0).to_event(1))
+
+    n = 4000
+    draws = collect_draws(model, guide, num_samples=n, max_site_size=10, subset_size=5,
+                          parallel=True)
+    p_zero = draws.latent_summary["z"][2].numpy()
+    expected = scipy.stats.norm.cdf(-loc.numpy())
+    se = np.sqrt(expected * (1 - expected) / n)
+    assert np.abs(p_zero - expected).max() < 4.5 * se.max()
+    index, values = draws.latent_subset["z"]
+    assert index.tolist() == [0, 10, 20, 29, 39] and values.shape == (n, 5)
+    # max(0, N(0, 1)) has mean phi(0) and variance 1/2 - phi(0)^2.
+    phi0 = scipy.stats.norm.pdf(0.0)
+    assert draws.facts["z"] == pytest.approx(
+        {"distribution": "RectifiedNormal", "prior_mean": phi0, "prior_sd": (0.5 - phi0**2) ** 0.5})
+    assert draws.latent_sizes == {GLOBAL: 40}
+
+
+def test_a_model_that_does_not_broadcast_gives_a_value_error():
+    # The issue: parallel=True on a model that does not broadcast over the plate of draws
+    # raised torch's raw RuntimeError; the docs promise a ValueError saying what to do.
+    X = torch.randn(5, 3)
+
+    def model(X):
+        w = pyro.sample("w", dist.Normal(torch.zeros(3), 1.0).to_event(1))
+        with pyro.plate("data", 5):
+            pyro.sample("y", dist.Normal(X @ w, 1.0), obs=torch.zeros(5))
+
+    def guide(X):
+        pyro.sample("w", dist.Normal(torch.zeros(3), 0.5).to_event(1))
+
+    with pytest.raises(ValueError, match="does not broadcast.*use parallel=False"):
+        collect_draws(model, guide, X, num_samples=10, parallel=True)
+    assert collect_draws(model, guide, X, num_samples=10).num_samples == 10
 
 
 def test_deterministic_sites_are_kept():

@@ -13,6 +13,7 @@ import pytest
 from pyro_local.diagnostics import (
     KhatReading,
     concat_fits,
+    khat_threshold,
     psis,
     psis_khat,
     to_inference_data,
@@ -90,14 +91,27 @@ def test_chains_are_read_one_at_a_time():
     assert first.khat < second.khat
 
 
-@pytest.mark.parametrize("khat,reading", [
-    (-math.inf, KhatReading.GOOD), (0.49, KhatReading.GOOD), (0.5, KhatReading.USABLE),
-    (0.7, KhatReading.USABLE), (0.71, KhatReading.UNRELIABLE),
-    (math.nan, KhatReading.UNRELIABLE),
+@pytest.mark.parametrize("khat,num_draws,reading", [
+    (-math.inf, None, KhatReading.GOOD), (0.49, None, KhatReading.GOOD),
+    (0.5, None, KhatReading.USABLE), (0.7, None, KhatReading.USABLE),
+    (0.71, None, KhatReading.UNRELIABLE), (math.nan, None, KhatReading.UNRELIABLE),
+    # ArviZ's threshold min(1 - 1/log10 S, 0.7): 0.565 at 200 draws, 0.41 at 50.
+    (0.6, 200, KhatReading.UNRELIABLE), (0.6, 2000, KhatReading.USABLE),
+    (0.45, 50, KhatReading.UNRELIABLE), (0.4, 50, KhatReading.GOOD),
 ])
-def test_reading_thresholds(khat, reading):
-    assert KhatReading.of(khat) is reading
-    assert reading.description
+def test_reading_thresholds(khat, num_draws, reading):
+    assert KhatReading.of(khat, num_draws) is reading
+    assert reading.describe(num_draws)
+
+
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto:UserWarning")
+@pytest.mark.parametrize("num_draws", [30, 100, 200, 1000, 5000])
+def test_threshold_is_arviz_own(num_draws):
+    import arviz as az
+
+    log_lik = np.random.default_rng(0).normal(size=(1, num_draws, 3))
+    good_k = az.loo(az.from_dict(log_likelihood={"y": log_lik}), reff=1.0).good_k
+    assert khat_threshold(num_draws) == pytest.approx(good_k, abs=1e-12)
 
 
 def test_khat_tracks_the_gaussian_tail_shape():
@@ -127,6 +141,40 @@ def test_tied_weights_read_as_bounded():
     assert result.ess == pytest.approx(100) and result.note
 
 
+def test_rounding_above_tied_ratios_still_reads_as_bounded():
+    log_weights = np.r_[np.full(97, -3.0), np.full(3, -3.0 + 1e-12)]
+    result = psis_khat(log_weights)
+    assert result.khat == -math.inf and result.reading is KhatReading.GOOD
+
+
+@pytest.mark.parametrize("num_top", [1, 2, 3, 4])
+def test_a_handful_of_draws_above_tied_ratios_never_reads_good(num_top):
+    # Issue 11.5: 1 to 4 distinct large ratios above a block of tied ones. arviz gives
+    # up (inf); reading the ties as bounded ratios said -inf, "good", at ESS ~ 1.
+    log_weights = np.r_[np.zeros(2000 - num_top), 30.0 - 5.0 * np.arange(num_top)]
+    result = psis_khat(log_weights)
+    assert result.khat == math.inf and result.reading is KhatReading.UNRELIABLE
+    assert result.ess < 2 and "dominate" in result.note
+
+
+def test_rectified_proposal_whose_atom_ties_the_weights_reads_unreliable():
+    # q = RectifiedNormal(-3, 1) puts 99.87% of its draws on the atom z = 0, where every
+    # ratio is the same; the few draws in the slab, near the data, carry all the weight.
+    import torch
+
+    from pyro_local.distributions import RectifiedNormal
+
+    torch.manual_seed(3)
+    q = RectifiedNormal(torch.tensor(-3.0), torch.tensor(1.0))
+    p = RectifiedNormal(torch.tensor(0.0), torch.tensor(1.0))
+    z = q.sample((2000,))
+    log_lik = torch.distributions.Normal(z, 0.1).log_prob(torch.tensor(2.0))
+    log_weights = (p.log_prob(z) + log_lik - q.log_prob(z)).double().numpy()
+    assert 1 <= int((z > 0).sum()) <= 4
+    result = psis_khat(log_weights)
+    assert result.reading is KhatReading.UNRELIABLE and result.ess < 15
+
+
 def test_nearly_all_weight_on_a_few_draws_reads_as_unreliable():
     # q puts 97% of its draws where p has no mass: not bounded, hopeless.
     log_weights = np.r_[np.full(97, -np.inf), [0.0, -1.0, -2.0]]
@@ -137,7 +185,8 @@ def test_nearly_all_weight_on_a_few_draws_reads_as_unreliable():
 
 @pytest.mark.parametrize("log_weights,match", [
     (np.zeros(20), "at least 21"),
-    (np.zeros((30, 2)), "1-D"),
+    (np.zeros((30, 30)), "1-D"),
+    (np.zeros((2, 30, 2)), "array of draws"),
     (np.r_[np.zeros(29), np.nan], "NaN"),
     (np.r_[np.zeros(29), np.inf], "NaN or \\+inf"),
     (np.full(30, -np.inf), "all -inf"),

@@ -10,7 +10,7 @@ from PIL import Image
 
 from pyro_local import diagnostics as D
 
-from .conftest import REPORT_TITLES
+from .conftest import REPORT_FIGURES, REPORT_TITLES
 
 
 def test_every_section_in_order(report_page):
@@ -22,7 +22,7 @@ def test_every_section_in_order(report_page):
 
 def test_images_are_embedded_pngs_and_nothing_is_fetched(report_page):
     sources = re.findall(r"<img src=\"([^\"]+)\"", report_page)
-    assert len(sources) == 8
+    assert len(sources) == REPORT_FIGURES
     for source in sources:
         prefix = "data:image/png;base64,"
         assert source.startswith(prefix)
@@ -42,10 +42,41 @@ def test_config_is_escaped_and_flattened(report_page):
 def test_absent_sections_are_listed_with_reasons():
     page = D.build_report(config={"seed": 1}, history={"l1": [3.0, 2.0]})
     headings = re.findall(r"<h2>([^<]+)</h2>", page)
-    assert headings == ["Contents", "Optimisation history", "Configuration"]
+    assert headings == ["Contents", "Summary", "Optimisation", "Configuration"]
     absent = re.findall(r"<li class=\"absent\">([^<]+)</li>", page)
-    assert len(absent) == 7
+    assert len(absent) == 9  # held-out, calibration and OOD come from one group
     assert "Pareto k-hat: not in this report (no sample_stats with log weights)" in absent
+    # Two steps cannot say whether the layer converged: the summary says so.
+    assert "too few steps to judge l1" in page
+
+
+def test_summary_comes_first_with_a_verdict_per_topic(report_page):
+    summary = re.search(r'<ul class="summary">(.*?)</ul>', report_page).group(1)
+    topics = re.findall(r"<b>([^<]+)</b>", summary)
+    assert topics == ["Fit", "Predictive performance", "Calibration",
+                      "Out-of-distribution detection", "Optimisation",
+                      "Posterior predictive check", "Simulation-based calibration"]
+    statuses = dict(zip(topics, re.findall(r'<li class="verdict (\w+)">', summary),
+                        strict=True))
+    # Labels drawn from the predictive itself: calibrated; the noise set is far more
+    # uncertain than the held-out inputs; the exact-guide VSBC is uniform.
+    assert statuses["Calibration"] == "ok"
+    assert statuses["Out-of-distribution detection"] == "ok"
+    assert statuses["Simulation-based calibration"] == "ok"
+    # The regression layer's loss falls linearly to the end: still improving.
+    assert statuses["Optimisation"] == "warn" and "regression still improves" in summary
+
+
+def test_sections_read_the_data_they_show(report_page):
+    # W's guide is its prior: the weight section says so; z is rectified: sparsity.
+    assert "The posterior of W equals its prior" in report_page
+    assert "<td>z</td><td>30</td>" in report_page
+    # Two fits stored as chains: az.summary gives r_hat across fits for the small site w.
+    assert "r_hat" in report_page and "<td>w[0]</td>" in report_page
+    # Layers without latent variables are named, not read as "-inf, good".
+    assert "Layers without latent variables (global)" in report_page
+    # The continuous observation gets its histogram check and LOO-PIT.
+    assert "LOO-PIT" in report_page and "y (continuous)" in report_page
 
 
 def test_extra_sections_compose():
@@ -60,11 +91,11 @@ def test_extra_sections_compose():
     assert '<a href="#engine-timings">Engine timings</a>' in page
 
 
-def test_no_pyplot_state_is_touched():
+def test_no_pyplot_state_is_touched(report_inputs):
     import matplotlib.pyplot as plt
 
     before = plt.get_fignums()
-    D.build_report(sparsity={"z": 0.5}, weight_scales={"w": (np.ones(3), np.ones(2))})
+    D.build_report(report_inputs["idata"])
     assert plt.get_fignums() == before
 
 
@@ -74,13 +105,8 @@ def test_write_report_creates_folders(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    ({"weight_scales": {"w": (np.ones(2), -np.ones(2))}}, ValueError, "positive"),
-    ({"weight_scales": {"w": np.ones(2)}}, ValueError, "row scales"),
-    ({"weight_scales": [1.0]}, TypeError, "weight_scales"),
-    ({"sparsity": {"z": 1.5}}, ValueError, r"\[0, 1\]"),
-    ({"sparsity": {"z": [0.1, 0.2]}}, ValueError, "one number"),
     ({"config": [1]}, TypeError, "config"),
-    ({"ood": (1, 2)}, TypeError, "ood"),
+    ({"provenance": "x"}, TypeError, "provenance"),
     ({"idata": {"posterior": None}}, TypeError, "idata"),
     ({"extra_sections": ["<p>"]}, TypeError, "extra_sections"),
 ])
@@ -103,7 +129,7 @@ def test_mcmc_style_idata_gets_only_what_it_supports():
     )
     page = D.build_report(idata)
     assert re.findall(r"<section id=\"[^\"]+\"><h2>([^<]+)</h2>", page) == [
-        "Posterior predictive checks"]
+        "Summary", "Posterior predictive checks", "Posterior summary"]
     with pytest.raises(ValueError, match="sample_stats"):
         D.variational_khat(idata)
     with pytest.raises(ValueError, match="sample_stats"):

@@ -3,6 +3,7 @@
 import pytest
 
 from .chromium import find_chromium, load_page
+from .conftest import REPORT_FIGURES, REPORT_TITLES
 
 pytestmark = pytest.mark.browser
 
@@ -22,10 +23,19 @@ def test_report_loads_in_chromium(chromium, report_page, tmp_path):
     page = load_page(path.as_uri(), chromium=chromium)
     assert page.title == "test run"
     assert page.errors == []
-    assert len(page.images) == 8
+    assert len(page.images) == REPORT_FIGURES
     for image in page.images:
         assert image["ok"], image
         assert image["width"] > 0 and image["height"] > 0, image
+    # The summary comes first, one visible line per verdict, each with its status and
+    # its number.
+    assert page.sections == REPORT_TITLES
+    assert [v["text"].split(":")[0].strip("✓✗!i \n") for v in page.summary] == [
+        "Fit", "Predictive performance", "Calibration", "Out-of-distribution detection",
+        "Optimisation", "Posterior predictive check", "Simulation-based calibration"]
+    for verdict in page.summary:
+        assert verdict["visible"] and verdict["status"] in {"ok", "warn", "bad", "info"}
+        assert any(ch.isdigit() for ch in verdict["text"]), verdict
     # The page fetches nothing but itself and its embedded images.
     assert page.requests[0] == path.as_uri()
     assert all(url.startswith("data:image/png;base64,") for url in page.requests[1:])

@@ -218,6 +218,21 @@ def test_invalid_arguments_and_values_raise_clear_errors():
         truncated_normal_moments(torch.tensor([1, 2]))
 
 
+def test_log_prob_outside_the_support_without_validation_is_minus_infinity():
+    # As torch's distributions do: zero density outside the support, nan stays nan.
+    d = RectifiedNormal(torch.tensor(0.3), torch.tensor(1.5), validate_args=False)
+    lp = d.log_prob(torch.tensor([-1.0, -1e-30, float("nan"), 0.0, 0.7]))
+    assert lp[0] == -math.inf and lp[1] == -math.inf and torch.isnan(lp[2])
+    torch.testing.assert_close(lp[3], d.log_prob_zero)
+    assert torch.isfinite(lp[4])
+    loc = torch.tensor(0.3, requires_grad=True)
+    lp = RectifiedNormal(loc, torch.tensor(1.0), validate_args=False).log_prob(
+        torch.tensor([-1.0, 0.0, 0.5])
+    )
+    (grad,) = torch.autograd.grad(lp[1:].sum(), loc)
+    assert torch.isfinite(grad)
+
+
 def test_works_in_a_pyro_model_with_to_event_and_mask():
     import pyro
     import pyro.poutine as poutine

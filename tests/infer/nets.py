@@ -21,7 +21,7 @@ class DetBlock(PyroModule):
 
     def forward(self, h, y=None):
         a = torch.tanh(self.lin(h))
-        with pyro.plate("data", h.shape[0]):
+        with pyro.plate("data", h.shape[-2]):
             pyro.sample("y", dist.Categorical(logits=self.head(a)), obs=y)
         return a
 
@@ -36,7 +36,7 @@ class BayesBlock(PyroModule):
 
     def forward(self, h, y=None):
         a = torch.tanh(h @ self.weight / h.shape[-1] ** 0.5)
-        with pyro.plate("data", h.shape[0]):
+        with pyro.plate("data", h.shape[-2]):
             pyro.sample("y", dist.Categorical(logits=self.head(a)), obs=y)
         return a
 
@@ -51,7 +51,7 @@ class StochBlock(PyroModule):
 
     def forward(self, h, y=None):
         a = torch.tanh(self.lin(h))
-        with pyro.plate("data", h.shape[0]):
+        with pyro.plate("data", h.shape[-2]):
             z = pyro.sample("z", dist.Normal(a, 0.1).to_event(1), infer={"guide_is_prior": True})
             pyro.sample("y", dist.Categorical(logits=self.head(z)), obs=y)
         return z

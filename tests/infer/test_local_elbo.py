@@ -5,9 +5,10 @@ import pyro.distributions as dist
 import pytest
 import torch
 from pyro import poutine
-from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer import Trace_ELBO, TraceMeanField_ELBO, config_enumerate
+from pyro.infer.autoguide import AutoDiagonalNormal, AutoMultivariateNormal, AutoNormal
 
-from pyro_local.infer import LocalELBO, NonFiniteLossError
+from pyro_local.infer import LocalELBO, NonFiniteLossError, get_traces, site_terms
 from pyro_local.infer.local_elbo import check_finite, layer_losses_from_terms
 from pyro_local.poutine import layer
 
@@ -168,3 +169,125 @@ def test_elbo_module_works_with_plain_torch_optim():
 def test_invalid_num_particles():
     with pytest.raises(ValueError, match="num_particles"):
         LocalELBO(num_particles=0)
+
+
+def _grads(elbo, model, guide, params, seed=3, *args):
+    pyro.set_rng_seed(seed)
+    loss = elbo.differentiable_loss(model, guide, *args)
+    return loss.detach(), torch.autograd.grad(loss, params())
+
+
+def scale_model(data=DATA):
+    # A positive latent: AutoNormal samples it through exp and attaches the
+    # log-Jacobian to its Delta site.
+    s = pyro.sample("s", dist.LogNormal(0.0, 1.0))
+    with pyro.plate("data", len(data)):
+        pyro.sample("x", dist.Normal(0.0, s), obs=data)
+
+
+@pytest.mark.parametrize("guide_cls", [AutoNormal, AutoDiagonalNormal, AutoMultivariateNormal])
+def test_autoguide_sites_on_constrained_latents_score_their_jacobian(guide_cls):
+    # KL(Delta || prior) = -log prior(value) would drop the Jacobian: the autoguide's
+    # sites must be Monte Carlo, exactly Trace_ELBO's estimate.
+    guide = guide_cls(scale_model)
+    guide()
+
+    def params():
+        return list(guide.parameters())
+
+    expected = _grads(Trace_ELBO(), scale_model, guide, params)
+    actual = _grads(LocalELBO(), scale_model, guide, params)
+    torch.testing.assert_close(actual[0], expected[0])
+    for a, e in zip(actual[1], expected[1]):
+        torch.testing.assert_close(a, e)
+
+
+def test_closed_form_only_where_the_guide_samples_model_parents_first():
+    # The guide draws z2 before z1, and z1 is z2's parent in the model: KL(q(z2) ||
+    # p(z2 | z1)) at the sampled z1 would not be z2's term, so z2 is Monte Carlo
+    # while z1 keeps its closed form.
+    def model():
+        z1 = pyro.sample("z1", dist.Normal(0.0, 1.0))
+        z2 = pyro.sample("z2", dist.Normal(z1, 1.0))
+        pyro.sample("x", dist.Normal(z2, 0.5), obs=torch.tensor(1.0))
+
+    def guide():
+        z2 = pyro.sample("z2", dist.Normal(pyro.param("m2", torch.tensor(0.3)), 0.7))
+        pyro.sample("z1", dist.Normal(0.5 * z2, 0.8))
+
+    pyro.set_rng_seed(0)
+    model_trace, guide_trace = get_traces(model, guide, (), {})
+    kinds = {t.site: t.kind for t in site_terms(model_trace, guide_trace)["global"]}
+    assert kinds == {"z1": "kl", "z2": "monte_carlo", "x": "observed"}
+
+
+def test_local_elbo_trains_inside_pyro_svi():
+    paths = []
+    for elbo in (TraceMeanField_ELBO(), LocalELBO()):
+        pyro.clear_param_store()
+        pyro.set_rng_seed(0)
+        svi = pyro.infer.SVI(model_normal, guide_normal, pyro.optim.Adam({"lr": 0.05}), elbo)
+        losses = [svi.step() for _ in range(10)]
+        paths.append((losses, pyro.param("m").detach().clone()))
+    assert paths[1][0] == pytest.approx(paths[0][0], rel=1e-6)
+    torch.testing.assert_close(paths[1][1], paths[0][1])
+    assert isinstance(LocalELBO(), pyro.infer.ELBO)
+
+
+@pytest.mark.parametrize("pyro_elbo", [Trace_ELBO, TraceMeanField_ELBO])
+def test_vectorized_particles_match_pyro(pyro_elbo):
+    def model(data=DATA):
+        z = pyro.sample("z", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+        with pyro.plate("data", len(data)):
+            pyro.sample("x", dist.Normal(z[..., 0] + z[..., 1], 1.0), obs=data)
+
+    kind = {"mean_field": pyro_elbo is TraceMeanField_ELBO}
+    ours = LocalELBO(num_particles=5, vectorize_particles=True, closed_form_kl=kind["mean_field"])
+    theirs = pyro_elbo(num_particles=5, vectorize_particles=True)
+    pyro.clear_param_store()
+    guide_normal()
+
+    def params():
+        return [pyro.param("m").unconstrained(), pyro.param("s").unconstrained()]
+
+    expected = _grads(theirs, model, guide_normal, params)
+    actual = _grads(ours, model, guide_normal, params)
+    torch.testing.assert_close(actual[0], expected[0])
+    for a, e in zip(actual[1], expected[1]):
+        torch.testing.assert_close(a, e)
+    assert ours.max_plate_nesting == 2  # guessed: the data plate and the particles
+
+
+@pytest.mark.parametrize("validation", [True, False])
+def test_enumerated_latents_are_refused_clearly(validation):
+    @config_enumerate
+    def model():
+        c = pyro.sample("c", dist.Categorical(torch.tensor([0.3, 0.7])))
+        pyro.sample("x", dist.Normal(torch.tensor([-1.0, 2.0])[c], 1.0), obs=torch.tensor(0.5))
+
+    pyro.enable_validation(validation)
+    with pytest.raises(ValueError, match="marked for enumeration.*TraceEnum_ELBO"):
+        LocalELBO().loss(model, None)
+
+
+@pytest.mark.parametrize("validation", [True, False])
+def test_nan_in_the_data_names_layer_and_site(validation):
+    # With validation on, Pyro stops the NaN at the first distribution it reaches with
+    # a message naming neither layer nor site; the error names both either way.
+    lin = torch.nn.Linear(2, 1)
+
+    def model(x, y):
+        with layer("dec"):
+            with pyro.plate("data", len(y)):
+                pyro.sample("y", dist.Normal(lin(x).squeeze(-1), 1.0), obs=y)
+
+    x, y = torch.randn(4, 2), torch.randn(4)
+    x[2, 0] = float("nan")
+    pyro.enable_validation(validation)
+    with pytest.raises(NonFiniteLossError, match="layer 'dec'.*site 'y' \\(observed"):
+        LocalELBO().loss(model, None, x, y)
+    # Nothing leaks into the random state: the diagnosis runs with it restored.
+    pyro.set_rng_seed(0)
+    with pytest.raises(NonFiniteLossError):
+        LocalELBO().loss_and_grads(model, None, x, y)
+    assert lin.weight.grad is None

@@ -128,3 +128,45 @@ def test_backprop_net_takes_the_steps_of_plain_pytorch():
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=n)
     with torch.no_grad():  # train-mode batch norm: the biases cancel exactly
         torch.testing.assert_close(a(x), b(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("network", ["small_conv", "mlp"])
+def test_greedy_under_local_svi_takes_the_steps_of_plain_pytorch(network):
+    # The local baseline is like for like too: LocalSVI (sequential) on greedy linear
+    # heads and the example's plain PyTorch greedy loop start from the same weights and
+    # take the same steps.
+    example = _example()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(8, 1, 12, 12, generator=g), torch.randint(0, 10, (8,), generator=g)
+
+    def stack():
+        if network == "mlp":
+            return mlp(input_shape=(1, 12, 12), hidden=(16, 12))
+        return small_conv(width=0.125, image_size=12)
+
+    torch.manual_seed(0)
+    net = local_net(stack(), GreedyHeads("linear"))
+    torch.manual_seed(0)
+    plain = example.TorchGreedy(stack(), lr=1e-2)
+    # The plain loop's parameters under the local net's names.
+    twins = {f"{n}.block.{k[len('blocks.' + n) + 1:]}": p
+             for n in plain.stack.names
+             for k, p in plain.stack.named_parameters() if k.startswith(f"blocks.{n}.")}
+    twins.update({f"{n}.head.linear.{k}": p for n, head in zip(plain.stack.names, plain.heads)
+                  for k, p in head.named_parameters()})
+    twins.update({f"output.classifier.{k}": p
+                  for k, p in plain.stack.classifier.named_parameters()})
+    params = dict(net.named_parameters())
+    assert params.keys() == twins.keys()
+    for n, p in params.items():  # the same initial weights
+        torch.testing.assert_close(p, twins[n], rtol=0, atol=0, msg=n)
+    svi = LocalSVI(net, mode="sequential", optim_args={"lr": 1e-2})
+    for _ in range(3):
+        svi.step(x, y)
+        plain.step(x, y)
+    # See the backprop test: biases right before batch norm get rounding noise only.
+    pre_bn = {f"{name}.bias" for name, m in net.named_modules()
+              if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and ".block." in name}
+    for n, p in params.items():
+        if n not in pre_bn:
+            torch.testing.assert_close(p, twins[n], rtol=1e-4, atol=1e-5, msg=n)

@@ -147,3 +147,28 @@ def test_predictive_shapes(parallel):
     # Whole weights: each draw is one network, so equal inputs give equal outputs.
     twin = predictive(torch.randn(1, 4).expand(2, 4))["_RETURN"]
     torch.testing.assert_close(twin[:, 0], twin[:, 1])
+
+
+def test_closed_form_kl_is_checked_once_per_structure(monkeypatch):
+    """Under validation the handler computes each (posterior, prior) pair's KL once,
+    not on every step: the check depends on types and shapes only."""
+    from pyro.distributions.kl import kl_divergence
+
+    import pyro_local.nn.local_reparam_messenger as messenger
+
+    calls = []
+
+    def counting_kl(p, q):
+        calls.append((type(p), type(q)))
+        return kl_divergence(p, q)
+
+    monkeypatch.setattr(messenger, "kl_divergence", counting_kl)
+    monkeypatch.setattr(messenger, "_KL_FOUND", set())
+    model = Net()
+    guide = AutoMatrixNormal(model)
+    x, y = _data()
+    for _ in range(3):
+        with local_reparameterization():
+            get_traces(model, guide, (x, y), {})
+    # l1.weight (5 x 5) and l2.weight (6 x 3) differ in shape: two structures.
+    assert len(calls) == 2

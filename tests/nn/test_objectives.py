@@ -17,6 +17,7 @@ from pyro_local.nn import (
     LLSHead,
     SVPHead,
     bhattacharyya_distance,
+    fixed_gaussian,
     lls_basis,
     local_net,
 )
@@ -112,38 +113,70 @@ def test_bhattacharyya_distance():
     torch.testing.assert_close(zero, torch.zeros(6, dtype=p.dtype), atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("readout", ["table", "identity"])
+@pytest.mark.parametrize("readout", ["linear", "identity"])
 def test_svp_loss_by_hand_without_noise(readout):
     torch.manual_seed(0)
     n, c = 5, NUM_CLASSES
     a, h = torch.randn(n, 2, 4, 4), torch.randn(n, 1, 4, 4)
     y = torch.tensor([0, 2, 1, 1, 0])
-    d0 = 7 if readout == "table" else c
+    d0 = 7 if readout == "linear" else c
     head = SVPHead((1, 4, 4), (2, 4, 4), c, proj_dim=d0, noise="none", alignment_weight=0.3,
-                   temperature=2.0, pool=2, readout=readout, seed=5)
-    if readout == "table":
-        with torch.no_grad():
-            head.table.normal_()
-    log_q = log_softmax(pool(np_(a), 2) @ np_(head.projection).T / 2.0)
-    log_t = log_softmax(pool(np_(h), 2) @ np_(head.input_projection).T / 2.0)
-    if readout == "table":
-        log_pi = log_softmax(np_(head.table), axis=0)  # pi(y | k): normalised over y
-        log_py = logsumexp(log_q[:, None, :] + log_pi[None], axis=-1)
+                   temperature=2.0, pool=2, readout=readout, seed=5, in_pool=1, in_seed=9)
+    v = pool(np_(a), 2) @ np_(head.projection).T
+    log_q = log_softmax(v / 2.0)
+    log_t = log_softmax(pool(np_(h), 1) @ np_(head.input_projection).T / 2.0)
+    if readout == "linear":
+        logits = v @ np_(head.classifier.weight).T + np_(head.classifier.bias)
     else:
-        log_py = log_q
-    loglik = log_py[np.arange(n), np_(y).astype(int)].sum()
+        logits = v / 2.0
+    loglik = log_softmax(logits)[np.arange(n), np_(y).astype(int)].sum()
     d_b = -np.log(np.exp(0.5 * (log_q + log_t)).sum(-1))
     expected = -(loglik - 0.3 * d_b.sum())
     assert head_loss(head, a, y, h) == pytest.approx(expected, rel=1e-5)
 
 
 def test_svp_projections_are_fixed_gaussians_of_the_seed():
-    head = SVPHead((8,), (6,), 3, proj_dim=4, seed=11)
-    again = SVPHead((8,), (6,), 3, proj_dim=4, seed=11)
-    other = SVPHead((8,), (6,), 3, proj_dim=4, seed=12)
+    head = SVPHead((8,), (6,), 3, proj_dim=4, seed=11, in_seed=3)
+    again = SVPHead((8,), (6,), 3, proj_dim=4, seed=11, in_seed=3)
+    other = SVPHead((8,), (6,), 3, proj_dim=4, seed=12, in_seed=3)
     torch.testing.assert_close(head.projection, again.projection, rtol=0, atol=0)
     assert not torch.equal(head.projection, other.projection)
     assert head.projection.shape == (4, 6) and head.input_projection.shape == (4, 8)
+    torch.testing.assert_close(head.input_projection, fixed_gaussian(4, 8, 3), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("network", ["conv", "mlp"])
+def test_svp_aligns_each_layer_with_the_posterior_of_the_layer_below(network):
+    # The target q_{l-1} is the categorical posterior that layer l-1 itself computes
+    # for its output (this layer's input): the same fixed matrix, the same pooling.
+    # The first layer's target is a projection of the data, seeded by the network's seed.
+    x = images()[0] if network == "conv" else vectors()[0]
+    stack = tiny_conv() if network == "conv" else tiny_mlp()
+    net = local_net(stack, SVP(proj_dim=5, noise="none"), seed=4)
+    heads = [net.stage_model(name).head for name in stack.names]
+    net.eval()
+    with torch.no_grad():
+        h, below = x, None
+        for name, head in zip(stack.names, heads):
+            if below is not None:
+                torch.testing.assert_close(head.input_projection, below.projection, rtol=0,
+                                           atol=0)
+                torch.testing.assert_close(head.input_code_log_probs(h),
+                                           below.code_log_probs(below.projected(h)))
+            below, h = head, stack.blocks[name](h)
+    first = heads[0]
+    torch.testing.assert_close(first.input_projection,
+                               fixed_gaussian(5, first.input_projection.shape[1], 4), rtol=0,
+                               atol=0)
+
+
+def test_svp_linear_readout_reads_the_projected_features():
+    # The likelihood is read from v = R pool(z) by a learned linear map: with d0 >= the
+    # features' dimension it can fit any linear classifier of the activation.
+    head = SVPHead(None, (6,), 3, proj_dim=12, noise="none")
+    assert head.readout.value == "linear" and head.classifier.weight.shape == (3, 12)
+    a = torch.randn(4, 6)
+    torch.testing.assert_close(head.logits(a), head.classifier(a @ head.projection.T))
 
 
 @pytest.mark.parametrize("noise", ["multiplicative", "gaussian"])
@@ -241,4 +274,4 @@ def test_output_layer_is_the_classifier_cross_entropy():
 
 def test_svp_rule_default_is_identity_readout_with_c_codes():
     head = SVP()(LayerSpec("l", 0, (4,), (6,), None, 3, 0))
-    assert head.projection.shape == (3, 6) and not hasattr(head, "table")
+    assert head.projection.shape == (3, 6) and not hasattr(head, "classifier")
