@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
@@ -245,6 +246,18 @@ class LocalSVI:
                 "through pyro.param / pyro.module"
             )
         owned, self.unused_params = assign_parameters(losses, self._params, self.strict)
+        if self.unused_params:
+            # Ownership is fixed on the first batch: a parameter no layer's loss reached
+            # then gets no optimizer, and would silently keep its initial value.
+            shown = ", ".join(self.unused_params[:5])
+            more = len(self.unused_params) - 5
+            warnings.warn(
+                f"LocalSVI: no layer's loss reached {len(self.unused_params)} parameter(s) on "
+                f"the first batch, so they will not be trained: {shown}"
+                + (f" and {more} more" if more > 0 else ""),
+                UserWarning,
+                stacklevel=3,
+            )
         unknown = set(self.layer_optim_args) - set(owned)
         if unknown:
             raise ValueError(

@@ -54,6 +54,19 @@ def test_each_layer_owns_its_parameters():
     assert svi.unused_params == []
 
 
+def test_a_parameter_no_loss_reaches_is_named_in_a_warning():
+    net = make_net(["det", "det"], [5, 7, 4])
+    net.l1.spare = torch.nn.Linear(3, 3)  # never called by the model
+    svi = LocalSVI(net, optim_args={"lr": 0.05})
+    before = net.l1.spare.weight.detach().clone()
+    with pytest.warns(UserWarning, match=r"reached 2 parameter\(s\).*not be trained: "
+                                         r"net\.l1\.spare\.weight, net\.l1\.spare\.bias"):
+        svi.step(*make_data())
+    assert svi.unused_params == ["net.l1.spare.weight", "net.l1.spare.bias"]
+    svi.step(*make_data())  # warned once, at ownership, not on every step
+    assert torch.equal(net.l1.spare.weight, before)
+
+
 @pytest.mark.parametrize("trial", range(6))
 def test_perturbing_one_layer_changes_no_other_gradient(trial):
     # Property test over random networks: scaling layer k's loss scales the
