@@ -37,13 +37,19 @@ from pathlib import Path
 
 import pyro
 import torch
-from pyro.infer.autoguide import AutoDelta, AutoNormal, init_to_sample
+from pyro.infer.autoguide import AutoDelta, AutoNormal
 from tqdm import tqdm
 
 from pyro_local import diagnostics as D
 from pyro_local.data import TensorLoader, load
-from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal, init_at_prior_draw
-from pyro_local.infer import LocalELBO, LocalSVI
+from pyro_local.guides import (
+    PAPER_INIT,
+    AutoMatrixNormal,
+    AutoMeanFieldNormal,
+    InitScales,
+    init_to_pytorch,
+)
+from pyro_local.infer import LocalELBO, LocalSVI, ParameterEMA
 from pyro_local.models import (
     BayesianClassifier,
     lenet5_blocks,
@@ -51,7 +57,7 @@ from pyro_local.models import (
     mlp_blocks,
     predictive_probs,
 )
-from pyro_local.nn import local_reparameterization
+from pyro_local.nn import MatrixNormalPrior, local_reparameterization
 
 GUIDES = ("matrix_normal", "mean_field", "auto_normal", "deterministic")
 LOCAL_GUIDES = ("matrix_normal", "mean_field")
@@ -67,20 +73,48 @@ def parse_args(argv=None):
         help="matrix-normal structure: diagonal, low_rank or dense",
     )
     p.add_argument("--rank", type=int, default=2, help="rank of low-rank factors")
-    p.add_argument("--pseudo-data", type=int, default=0, help="pseudo-data points per layer")
+    p.add_argument(
+        "--pseudo-data", type=int, default=0, help="pseudo-data points per dense layer"
+    )
+    p.add_argument(
+        "--pseudo-data-conv",
+        type=int,
+        default=0,
+        help="pseudo-data points per convolution (each costs a convolution with that many "
+        "output channels per step)",
+    )
     p.add_argument(
         "--init",
-        choices=("sample", "paper"),
-        default="sample",
-        help="sample: every guide starts from a prior draw with posterior std "
-        "--init-scale; paper: Louizos & Welling's initialisation (matrix-normal "
-        "and mean-field guides only; needs ~100 epochs)",
+        choices=("default", "paper"),
+        default="default",
+        help="default: every weight posterior starts at a prior draw with --init-scale "
+        "times its prior's standard deviation; paper: Louizos & Welling's initialisation "
+        "(matrix-normal and mean-field guides only; needs ~100 epochs)",
     )
     p.add_argument(
         "--init-scale",
         type=float,
         default=0.1,
-        help="initial posterior standard deviation of weights for --init sample",
+        help="--init default: initial posterior std of a weight relative to its prior's",
+    )
+    p.add_argument(
+        "--param",
+        choices=("standard", "fan-in"),
+        default="standard",
+        help="standard: pre-activations [a, 1] W (the default); fan-in: the paper's "
+        "[a, 1] W / sqrt(n) with the prior MN(0, I, I) on those weights",
+    )
+    p.add_argument(
+        "--prior-scale",
+        default="1.0",
+        help="--param standard: prior std of the weights, a float or fan_in (1/sqrt(n): "
+        "the paper's prior)",
+    )
+    p.add_argument(
+        "--auto-normal-init-scale",
+        type=float,
+        default=0.01,
+        help="initial posterior std of AutoNormal (absolute)",
     )
     p.add_argument("--channels", type=int, nargs=2, default=(6, 16), help="LeNet-5 channels")
     p.add_argument(
@@ -132,49 +166,30 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-class ParameterEMA:
-    """Exponential moving average of parameters (Polyak averaging), with a warm-up
-    so that short runs average their recent steps, not their initial values."""
-
-    def __init__(self, params, decay):
-        self.params = list(params)
-        self.decay = decay
-        self.shadow = [p.detach().clone() for p in self.params]
-        self.steps = 0
-
-    @torch.no_grad()
-    def update(self):
-        self.steps += 1
-        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1 - decay)
-
-    @contextlib.contextmanager
-    def swapped(self):
-        """Parameters replaced by their averages inside the block."""
-        with torch.no_grad():
-            current = [p.detach().clone() for p in self.params]
-            torch._foreach_copy_([p.data for p in self.params], self.shadow)
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                torch._foreach_copy_([p.data for p in self.params], current)
-
-
 def make_blocks(args):
     kwargs = {"pseudo_data": args.pseudo_data}
+    if args.param == "fan-in":
+        kwargs.update(input_scale="fan_in", prior=MatrixNormalPrior(row_scale=1.0))
+    else:
+        scale = args.prior_scale if args.prior_scale == "fan_in" else float(args.prior_scale)
+        kwargs.update(prior=MatrixNormalPrior(row_scale=scale))
     if args.arch == "lenet5":
         hidden = args.hidden or (120, 84)
-        return lenet5_blocks((1, 28, 28), tuple(args.channels), tuple(hidden), 10, **kwargs)
+        conv = {"pseudo_data": args.pseudo_data_conv}
+        return lenet5_blocks(
+            (1, 28, 28), tuple(args.channels), tuple(hidden), 10, conv_kwargs=conv, **kwargs
+        )
     hidden = args.hidden or (400, 400)
     return mlp_blocks(784, tuple(hidden), 10, **kwargs)
 
 
 def guide_builder(args):
-    """The guide class with its initialisation. With ``--init sample`` all guides start
-    at one prior draw of the weights; the Gaussian ones with standard deviation
-    ``--init-scale`` per weight (for the matrix normal ``s_r = s_c = sqrt(init_scale)``)."""
-    init = init_at_prior_draw(args.init_scale) if args.init == "sample" else {}
+    """The guide class with its initialisation: the library's default (a prior draw,
+    posterior std ``--init-scale`` times the prior's), or the paper's."""
+    if args.init == "paper":
+        init = {"init_scales": PAPER_INIT}
+    else:
+        init = {"init_scales": InitScales.relative(args.init_scale)}
     if args.guide == "matrix_normal":
         return functools.partial(AutoMatrixNormal, structure=args.structure, rank=args.rank, **init)
     if args.guide == "mean_field":
@@ -182,8 +197,10 @@ def guide_builder(args):
     if args.init == "paper":
         raise SystemExit("--init paper is defined for the matrix_normal and mean_field guides")
     if args.guide == "auto_normal":
-        return functools.partial(AutoNormal, init_loc_fn=init_to_sample, init_scale=args.init_scale)
-    return functools.partial(AutoDelta, init_loc_fn=init_to_sample)
+        return functools.partial(
+            AutoNormal, init_loc_fn=init_to_pytorch, init_scale=args.auto_normal_init_scale
+        )
+    return functools.partial(AutoDelta, init_loc_fn=init_to_pytorch)
 
 
 def build(args, num_data):
@@ -240,12 +257,13 @@ def main(argv=None):
     loader = TensorLoader(x, y, batch_size=args.batch_size, seed=args.seed)
     use_local = args.guide in LOCAL_GUIDES
     handler = local_reparameterization if use_local else contextlib.nullcontext
-    if args.pseudo_data and not (use_local and args.predict_local):
+    if (args.pseudo_data or args.pseudo_data_conv) and not (use_local and args.predict_local):
         raise SystemExit("--pseudo-data needs --guide matrix_normal and --predict-local")
 
-    svi.init(x[: args.batch_size], y[: args.batch_size])
+    with handler():  # layers with pseudo-data run only under the handler
+        svi.init(x[: args.batch_size], y[: args.batch_size])
     modules = [m for m in (svi.model, svi.guide) if isinstance(m, torch.nn.Module)]
-    params = list({id(p): p for m in modules for p in m.parameters()}.values())
+    params = [p for m in modules for p in m.parameters()]
     ema = ParameterEMA(params, args.ema) if args.ema > 0 else None
     epoch_times, losses, curve = [], [], []
     for epoch in range(args.epochs):
@@ -289,6 +307,9 @@ def main(argv=None):
     ood = D.ood_images(x_test[: args.ood_size], seed=args.seed)
     with ema.swapped() if ema is not None else contextlib.nullcontext():
         metrics = evaluate(model, guide, args, x_test, y_test, ood)
+    if ema is not None:  # the last iterate, for what the average buys
+        last = evaluate(model, guide, args, x_test, y_test, {})
+        metrics["last_iterate"] = {k: last[k] for k in ("accuracy", "nll", "ece")}
     result = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "train_size": x.shape[0],

@@ -14,12 +14,14 @@ from .bottom_up import BottomUpEncoder, BottomUpGuide
 from .gaussian_encoder import GaussianEncoderGuide
 from .mean_field_rectified import MeanFieldRectifiedGuide
 from .posteriors import (
+    DEFAULT_INIT,
+    PAPER_INIT,
     InitScales,
     MatrixNormalPosterior,
     MeanFieldPosterior,
     NormalPosterior,
     Structure,
-    init_at_prior_draw,
+    init_to_pytorch,
 )
 from .structured_rectified import StructuredRectifiedGuide, precision_weighted
 from .weight_guides import AutoMatrixNormal, AutoMeanFieldNormal, AutoWeightGuide, is_weight_site
@@ -32,14 +34,16 @@ __all__ = [
     "BottomUpEncoder",
     "BottomUpGuide",
     "GaussianEncoderGuide",
+    "DEFAULT_INIT",
     "InitScales",
-    "init_at_prior_draw",
+    "PAPER_INIT",
     "MatrixNormalPosterior",
     "MeanFieldPosterior",
     "MeanFieldRectifiedGuide",
     "NormalPosterior",
     "StructuredRectifiedGuide",
     "Structure",
+    "init_to_pytorch",
     "is_weight_site",
     "precision_weighted",
 ]

@@ -15,7 +15,7 @@ from torch.distributions import constraints
 
 from pyro_local.infer import guide_is_prior
 from pyro_local.nn import local_reparameterization
-from pyro_local.nn.deferred import BIAS_ROW, LOCAL_REPARAM
+from pyro_local.nn.deferred import BIAS_ROW, LOCAL_REPARAM, WEIGHT_SCALE
 
 from .posteriors import (
     DEFAULT_INIT,
@@ -59,11 +59,16 @@ class AutoWeightGuide(AutoGuide):
     guide works with Pyro's param store and with module-local parameters
     (:class:`~pyro_local.infer.LocalSVI`).
 
+    By default every weight posterior starts at PyTorch's initialisation of the layer
+    with a little noise (:data:`~pyro_local.guides.posteriors.DEFAULT_INIT`), relative
+    to the weight's unit that the layers give (``infer["weight_scale"]``, 1 for other
+    sites); ``init_scales=PAPER_INIT`` is Louizos & Welling's.
+
     :param callable model: a Pyro model.
-    :param InitScales init_scales: initial posterior standard deviations of weights.
+    :param InitScales init_scales: the initialisation of weight posteriors.
     :param callable init_loc_fn: optional Pyro init function (e.g. ``init_to_median``)
-        for the posterior means of all sites; by default weight means start as in
-        the paper (:func:`~pyro_local.guides.posteriors.init_loc`) and other sites at 0.
+        for the posterior means of all sites; by default weight means start as
+        ``init_scales.loc`` says and other sites at 0.
     :param float init_scale: initial standard deviation of the other sites.
     :param callable create_plates: as for Pyro's autoguides.
     """
@@ -79,6 +84,7 @@ class AutoWeightGuide(AutoGuide):
     ):
         if not isinstance(init_scales, InitScales):
             raise TypeError(f"init_scales: expected an InitScales, got {init_scales!r}")
+        init_scales.check()
         if not init_scale > 0:
             raise ValueError(f"init_scale: expected a positive float, got {init_scale!r}")
         self.init_scales = init_scales
@@ -90,8 +96,8 @@ class AutoWeightGuide(AutoGuide):
         super().__init__(local_reparameterization(model), create_plates=create_plates)
 
     def weight_posterior(self, name, site, loc) -> PyroModule:
-        """The posterior module of weight site ``name`` (``loc``: initial mean or
-        ``None`` for the paper's); subclasses define it."""
+        """The posterior module of weight site ``name`` (``loc``: initial mean, or
+        ``None`` for ``init_scales.loc``'s); subclasses define it."""
         raise NotImplementedError
 
     def _setup_prototype(self, *args, **kwargs):
@@ -214,6 +220,7 @@ class AutoMatrixNormal(AutoWeightGuide):
             self.rank,
             self.init_scales,
             loc,
+            site["infer"].get(WEIGHT_SCALE, 1.0),
         )
 
 
@@ -229,5 +236,10 @@ class AutoMeanFieldNormal(AutoWeightGuide):
     def weight_posterior(self, name, site, loc):
         rows, columns = site["fn"].event_shape
         return MeanFieldPosterior(
-            rows, columns, site["infer"].get(BIAS_ROW, False), self.init_scales, loc
+            rows,
+            columns,
+            site["infer"].get(BIAS_ROW, False),
+            self.init_scales,
+            loc,
+            site["infer"].get(WEIGHT_SCALE, 1.0),
         )

@@ -41,7 +41,12 @@ def mlp_blocks(in_features, hidden, out_features, **layer_kwargs) -> list[Block]
 
 
 def lenet5_blocks(
-    in_shape=(1, 28, 28), channels=(6, 16), hidden=(120, 84), num_classes=10, **layer_kwargs
+    in_shape=(1, 28, 28),
+    channels=(6, 16),
+    hidden=(120, 84),
+    num_classes=10,
+    conv_kwargs=None,
+    **layer_kwargs,
 ) -> list[Block]:
     """LeNet-5 style: conv 5x5 (padding 2) - ReLU - max-pool 2, conv 5x5 - ReLU -
     max-pool 2, then dense layers ``hidden`` with ReLU and the output layer.
@@ -50,17 +55,20 @@ def lenet5_blocks(
     :param channels: the two convolutions' output channels (6, 16 in LeNet-5).
     :param hidden: dense hidden sizes (120, 84 in LeNet-5).
     :param int num_classes: number of classes.
+    :param dict conv_kwargs: overrides of ``layer_kwargs`` for the two convolutions
+        (e.g. ``{"pseudo_data": 0}``).
     :param layer_kwargs: passed to every Bayesian layer.
     """
     c_in, height, width = _check_sizes(in_shape, "in_shape")
+    conv = {**layer_kwargs, **(conv_kwargs or {})}
     c1, c2 = _check_sizes(channels, "channels")
     h1, w1 = height // 2, width // 2
     h2, w2 = (h1 - 4) // 2, (w1 - 4) // 2
     if h2 < 1 or w2 < 1:
         raise ValueError(f"in_shape: images of {height} x {width} are too small for LeNet-5")
     blocks = [
-        Block(BayesConv2d(c_in, c1, 5, padding=2, **layer_kwargs), (c1, h1, w1), pool=2),
-        Block(BayesConv2d(c1, c2, 5, **layer_kwargs), (c2 * h2 * w2,), pool=2, flatten=True),
+        Block(BayesConv2d(c_in, c1, 5, padding=2, **conv), (c1, h1, w1), pool=2),
+        Block(BayesConv2d(c1, c2, 5, **conv), (c2 * h2 * w2,), pool=2, flatten=True),
     ]
     return blocks + mlp_blocks(c2 * h2 * w2, hidden, num_classes, **layer_kwargs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pyro import poutine
 from pyro.infer import Predictive
 
 from pyro_local.nn import local_reparameterization
@@ -37,11 +38,15 @@ def predictive_probs(model, guide, x, num_samples=20, batch_size=500, local=Fals
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size]
         if local:
+            # The guide's deferred weights are replayed into the model as they are
+            # (Predictive would condition on copies, which carry no posterior, so
+            # layers with pseudo-data could not condition on them).
             with local_reparameterization():
-                predictive = Predictive(
-                    model, guide=guide, num_samples=num_samples, return_sites=["_RETURN"]
-                )
-                logits = predictive(xb)["_RETURN"]
+                draws = []
+                for _ in range(num_samples):
+                    guide_trace = poutine.trace(guide).get_trace(xb)
+                    draws.append(poutine.replay(model, trace=guide_trace)(xb))
+                logits = torch.stack(draws)
         else:
             predictive = Predictive(
                 model,

@@ -64,7 +64,7 @@ class RunConfig:
     device: str = "auto"
     seed: int = 0
     training: str = "local"
-    hidden: list[int] = field(default_factory=lambda: [200])
+    hidden: list[int] | None = None  # None: the model's own (see `pyro-local models`)
     structure: str = "diagonal"
     rule: str = "svp"
     latent_dims: list[int] = field(default_factory=lambda: [300, 200, 100, 50])
@@ -97,6 +97,8 @@ class RunConfig:
             raise UsageError(f"--training: expected 'local' or 'global', got {self.training!r}")
         for name in ("hidden", "latent_dims"):
             widths = getattr(self, name)
+            if widths is None and name == "hidden":  # the model's own widths
+                continue
             if not isinstance(widths, list) or not widths or not all(
                 isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths
             ):

@@ -76,6 +76,11 @@ class Job:
     posterior: Posterior | None = None
 
     def eval(self):
+        """For ``evaluate`` and ``report``: the parameters' averages in place where the
+        engine keeps them (the Bayesian recipes do), modules in eval mode."""
+        average = getattr(self.svi, "average", None)
+        if average is not None:
+            average.copy_to()
         for m in (self.svi.model, self.svi.guide):
             if isinstance(m, torch.nn.Module):
                 m.eval()
@@ -131,7 +136,7 @@ def _factory(name: str):
 
 def build_job(cfg: RunConfig, device: torch.device) -> Job:
     """Builds ``cfg``'s model and engine (seeded by ``cfg.seed``); fills in ``cfg.lr``
-    when it is ``None`` (the model's default)."""
+    and a recipe's ``cfg.hidden`` when they are ``None`` (the model's defaults)."""
     pyro.set_rng_seed(cfg.seed)
     if cfg.recipe in RECIPES:
         return _recipe_job(cfg, device)
@@ -209,6 +214,8 @@ def _recipe_job(cfg: RunConfig, device) -> Job:
     if cfg.lr is None:
         cfg.lr = DEFAULT_LR
     recipe = get_recipe(cfg.recipe)
+    if cfg.hidden is None and "hidden" in recipe.uses:  # the model's own widths
+        cfg.hidden = list(recipe.hidden)
 
     def load(split):
         d = D.load(cfg.dataset, split, device=device, normalize="standardize",

@@ -67,7 +67,8 @@ TRAIN_FLAGS = [
                                     help="Bayesian classifiers: per-layer ELBOs with local "
                                          f"heads, or one ELBO (default {_D.training})")),
     ("--hidden", "hidden", dict(type=_positive_int, nargs="+",
-                                help=f"dense hidden widths (default {_D.hidden[0]})")),
+                                help="dense hidden widths (default: the model's own, "
+                                     "see `pyro-local models`)")),
     ("--structure", "structure", dict(help="Bayesian classifiers' weight posterior: diagonal, "
                                            "low_rank, dense (matrix normal) or mean-field "
                                            f"(default {_D.structure})")),

@@ -35,11 +35,6 @@ class Built:
     guide: object = None
     label_site: str | None = None
 
-    def eval(self):
-        for m in (self.svi.model, self.svi.guide):
-            if isinstance(m, torch.nn.Module):
-                m.eval()
-
 
 @dataclass(frozen=True)
 class Recipe:
@@ -51,6 +46,7 @@ class Recipe:
     :param tuple uses: the :class:`RunConfig` fields it reads, besides the common ones.
     :param bool flatten: whether it takes flat ``(N, 784)`` images.
     :param callable build: ``(config, num_data, device) -> Built``.
+    :param tuple hidden: its dense hidden widths when ``--hidden`` is not given.
     """
 
     name: str
@@ -58,33 +54,72 @@ class Recipe:
     uses: tuple
     flatten: bool
     build: Callable
+    hidden: tuple = ()
+
+
+class _AveragedSVI(LocalSVI):
+    """:class:`~pyro_local.infer.LocalSVI` that keeps an exponential moving average
+    (0.999) of the parameters after every step, as the paper and
+    ``examples/fashion_mnist_bayes.py`` do; checkpoints carry it and
+    :meth:`~pyro_local.cli.jobs.Job.eval` puts it in place for ``evaluate`` and ``report``."""
+
+    def __init__(self, *args, decay=0.999, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.decay = decay
+        self.average = None
+
+    def _ensure_average(self):
+        if self.average is None:
+            from ..infer import ParameterEMA
+
+            modules = [m for m in (self.model, self.guide) if isinstance(m, torch.nn.Module)]
+            self.average = ParameterEMA([p for m in modules for p in m.parameters()], self.decay)
+        return self.average
+
+    def step(self, *args, **kwargs):
+        info = super().step(*args, **kwargs)
+        self._ensure_average().update()
+        return info
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "average": self._ensure_average().state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        saved = state.get("average")
+        if saved is not None:  # all or nothing: the average is checked before any load
+            self._ensure_average().check_state_dict(saved)
+        super().load_state_dict(state)
+        if saved is None:  # a checkpoint without one: the average starts from its parameters
+            self.average = None
+        else:
+            self.average.load_state_dict(saved)
 
 
 def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
-    from ..guides import AutoMatrixNormal, AutoMeanFieldNormal, init_at_prior_draw
+    from ..guides import AutoMatrixNormal, AutoMeanFieldNormal
     from ..models import BayesianClassifier, local_classifier_net, predictive_probs
     from ..nn import local_reparameterization
 
-    # The paper's initialisation needs ~100 epochs; a prior draw with std 0.1 trains in tens.
-    init = init_at_prior_draw(0.1)
+    # The library's defaults: standard parametrization, prior MN(0, I, I), posteriors
+    # starting at PyTorch's initialisation with std 0.1 of the layer's weight unit.
     if cfg.structure == "mean-field":
-        builder = functools.partial(AutoMeanFieldNormal, **init)
+        builder = AutoMeanFieldNormal
     elif cfg.structure in ("diagonal", "low_rank", "dense"):
-        builder = functools.partial(AutoMatrixNormal, structure=cfg.structure, **init)
+        builder = functools.partial(AutoMatrixNormal, structure=cfg.structure)
     else:
         raise UsageError("--structure: expected diagonal, low_rank, dense or mean-field, "
                          f"got {cfg.structure!r}")
     blocks = blocks_fn(cfg)
     if cfg.training == "local":
         net = local_classifier_net(blocks, 10, num_data, guide_builder=builder).to(device)
-        svi = LocalSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
+        svi = _AveragedSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
         model, guide, last = net.model, net.guide, f"{net.names[-1]}.y"
     else:
         if cfg.mode != "fused":
             raise UsageError("--mode sequential needs --training local")
         model = BayesianClassifier(blocks, num_data).to(device)
         guide = builder(model)
-        svi = LocalSVI(model, guide, optim_args={"lr": cfg.lr})
+        svi = _AveragedSVI(model, guide, optim_args={"lr": cfg.lr})
         last = "y"
 
     def predict(x, num_samples):
@@ -141,14 +176,16 @@ RECIPES = {
     r.name: r
     for r in [
         Recipe("bayes-mlp",
-               "Bayesian MLP with matrix-normal weight posteriors (Louizos & Welling 2016), "
-               "local per-layer ELBOs with linear heads by default",
+               "Bayesian MLP (784-200-10 unless --hidden) with matrix-normal weight "
+               "posteriors (Louizos & Welling 2016), local per-layer ELBOs with linear "
+               "heads by default",
                ("hidden", "structure", "training", "mode", "num_samples"), True,
-               functools.partial(_bayes_build, _mlp_blocks)),
+               functools.partial(_bayes_build, _mlp_blocks), hidden=(200,)),
         Recipe("bayes-lenet5",
-               "Bayesian LeNet-5-style CNN with matrix-normal weight posteriors",
+               "Bayesian LeNet-5 (6-16 conv, 120-84 dense unless --hidden) with "
+               "matrix-normal weight posteriors",
                ("hidden", "structure", "training", "mode", "num_samples"), False,
-               functools.partial(_bayes_build, _lenet_blocks)),
+               functools.partial(_bayes_build, _lenet_blocks), hidden=(120, 84)),
         Recipe("local-smallconv",
                "LLS's SmallConv trained with a local rule (svp, lls, greedy, contsup) or "
                "backprop",

@@ -1,5 +1,6 @@
 """Inference: the per-layer ELBO and the local SVI engine."""
 
+from .averaging import ParameterEMA
 from .errors import NonFiniteLossError
 from .importance import ImportanceEstimate, importance_log_likelihood, iwae_bound
 from .local_elbo import LocalELBO, SiteTerm, get_traces, guide_is_prior, site_terms
@@ -17,6 +18,7 @@ __all__ = [
     "LocalSVI",
     "Mode",
     "NonFiniteLossError",
+    "ParameterEMA",
     "RunResult",
     "SavedTensorMeter",
     "SiteTerm",

@@ -19,7 +19,7 @@ own local objective, written as Pyro sites by a head:
 
 from .bayes_layers import BayesConv2d, BayesLinear, Bias
 from .contsup import ContextEncoder, ContextState, ContextSupplyModule, ContSup
-from .deferred import BIAS_ROW, LOCAL_REPARAM, defer, deferred_posterior
+from .deferred import BIAS_ROW, LOCAL_REPARAM, WEIGHT_SCALE, defer, deferred_posterior
 from .features import fixed_gaussian, pool_features, pooled_dim, pooled_shape
 from .lls import LLS, LLSHead, lls_basis
 from .local_heads import ConvHead, GreedyHeads, LinearHead, LocalHead
@@ -45,6 +45,7 @@ from .weight_op import WEIGHT_APPLY, weight_apply
 
 __all__ = [
     "BIAS_ROW",
+    "WEIGHT_SCALE",
     "BackpropLayer",
     "BayesConv2d",
     "BayesLinear",

@@ -10,7 +10,7 @@ import torch
 from pyro.nn import PyroModule
 from pyro.poutine.runtime import get_plates
 
-from .deferred import BIAS_ROW, LOCAL_REPARAM
+from .deferred import BIAS_ROW, LOCAL_REPARAM, WEIGHT_SCALE
 from .priors import MatrixNormalPrior
 from .pseudo_data import PseudoDataModule, check_num_points
 from .weight_maps import Conv2dMap, LinearMap
@@ -98,7 +98,7 @@ class _BayesLayer(PyroModule):
         weight = pyro.sample(
             self._pyro_get_fullname("weight"),
             self.prior(wmap.weight_shape, x),
-            infer={LOCAL_REPARAM: True, BIAS_ROW: wmap.bias_row},
+            infer={LOCAL_REPARAM: True, BIAS_ROW: wmap.bias_row, WEIGHT_SCALE: wmap.weight_scale},
         )
         weight = align_to_plates(weight, 2)
         pseudo = None if self.pseudo is None else self.pseudo()
@@ -123,6 +123,13 @@ class BayesLinear(_BayesLayer):
     sampled; without it the layer computes with the weight it is given, batched
     weights (a leading sample dimension) included.
 
+    The weights are in the units they act in (the standard parametrization of
+    ``torch.nn.Linear``: pre-activations ``[a, 1] W``), so that Adam's steps, of about
+    the learning rate per weight, are the same relative to every layer's scale,
+    whatever its fan-in; the default prior is ``MN(0, I, I)`` in these units.
+    ``input_scale="fan_in"`` is the paper's parametrization (``[a, 1] W / sqrt(n)``,
+    whose Adam steps are ``sqrt(n)`` times smaller in effect); see ``docs/bayes.md``.
+
     Example::
 
         layer = BayesLinear(784, 100)
@@ -136,8 +143,8 @@ class BayesLinear(_BayesLayer):
     :param prior: a callable ``(shape, like) -> distribution`` (see
         :mod:`pyro_local.nn.priors`); default ``MatrixNormalPrior()``, ``MN(0, I, I)``.
     :param float bias_prior_scale: prior scale of a separate bias site.
-    :param input_scale: ``"fan_in"`` (default: rows scaled by ``1/sqrt(n)``, as in
-        the paper, so that ``MN(0, I, I)`` has a well-scaled output), ``None`` or a float.
+    :param input_scale: ``None`` (default: pre-activations ``[a, 1] W``), ``"fan_in"``
+        (rows scaled by ``1/sqrt(n)``, as in the paper) or a float.
     :param int pseudo_data: number of learned pseudo-data points the pre-activations
         are conditioned on (0: off; see :mod:`pyro_local.nn.pseudo_data`). Needs a
         matrix-normal guide and the local reparameterization handler.
@@ -151,7 +158,7 @@ class BayesLinear(_BayesLayer):
         bias="row",
         prior=None,
         bias_prior_scale=1.0,
-        input_scale="fan_in",
+        input_scale=None,
         pseudo_data=0,
     ):
         mode = _bias_mode(bias)
@@ -186,7 +193,7 @@ class BayesConv2d(_BayesLayer):
     :param bias: ``"row"`` (default), ``"site"`` or ``None``; see :class:`Bias`.
     :param prior: as for :class:`BayesLinear`.
     :param float bias_prior_scale: prior scale of a separate bias site.
-    :param input_scale: as for :class:`BayesLinear` (``n = C kh kw [+ 1]``).
+    :param input_scale: as for :class:`BayesLinear` (``n = C kh kw [+ 1]``; default ``None``).
     :param int pseudo_data: as for :class:`BayesLinear` (pseudo-rows are patches).
     """
 
@@ -202,7 +209,7 @@ class BayesConv2d(_BayesLayer):
         bias="row",
         prior=None,
         bias_prior_scale=1.0,
-        input_scale="fan_in",
+        input_scale=None,
         pseudo_data=0,
     ):
         mode = _bias_mode(bias)

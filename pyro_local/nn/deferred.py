@@ -25,6 +25,12 @@ LOCAL_REPARAM = "local_reparam"
 #: guides' initialization).
 BIAS_ROW = "bias_row"
 
+#: ``site["infer"]`` key giving the scale, in the site's units, of a well-initialised
+#: weight: ``1/sqrt(n)`` of the pre-activations' units for ``n`` rows (so
+#: ``1/sqrt(n)`` in the standard parametrization, 1 in the paper's fan-in-scaled one).
+#: Guides initialise weight posteriors relative to it.
+WEIGHT_SCALE = "weight_scale"
+
 _ATTR = "_pyro_local_posterior"
 
 

@@ -6,7 +6,8 @@ Welling 2016; ``p`` outputs). Its pre-activations are ``c [a, 1] W`` for every
 input row ``a``: the layer's input ``x`` for a dense layer, each receptive-field
 patch of ``x`` for a convolution (the kernel ``(p, C, kh, kw)`` read as the
 ``(C kh kw) x p`` matrix, rows in :func:`torch.nn.functional.unfold` order).
-``c`` is an optional input scale (``1/sqrt(n)`` in the paper).
+``c`` is an optional input scale: 1 by default (the standard parametrization, the
+weights in the units they act in), ``1/sqrt(n)`` in the paper.
 
 A weight map computes ``c [a, 1] W`` for a whole batch without forming the rows
 (a matmul, or a convolution), for one weight or a batch of them. Because every
@@ -70,6 +71,13 @@ class WeightMap:
         self.scale = _input_scale(input_scale, rows)
 
     @property
+    def weight_scale(self):
+        """``1 / (c sqrt(n))``: the scale, in the units of ``W``, of weights that keep
+        the pre-activations at the inputs' scale (LeCun's); what guides initialise
+        relative to."""
+        return 1.0 / (self.scale * math.sqrt(self.rows))
+
+    @property
     def weight_shape(self):
         """``(n, p)``."""
         return torch.Size((self.rows, self.columns))
@@ -105,7 +113,7 @@ class WeightMap:
 class LinearMap(WeightMap):
     """Dense layer: the rows are the inputs ``x`` of shape ``(..., N, d)``."""
 
-    def __init__(self, in_features, out_features, bias_row=True, input_scale="fan_in"):
+    def __init__(self, in_features, out_features, bias_row=True, input_scale=None):
         super().__init__(in_features + int(bias_row), out_features, bias_row, input_scale)
         self.in_features = in_features
 
@@ -167,7 +175,7 @@ class Conv2dMap(WeightMap):
         padding=0,
         dilation=1,
         bias_row=True,
-        input_scale="fan_in",
+        input_scale=None,
     ):
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")

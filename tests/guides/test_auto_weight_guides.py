@@ -6,11 +6,17 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-from pyro.infer.autoguide import init_to_value
+from pyro.infer.autoguide import AutoDelta, init_to_value
 from pyro.nn import PyroModule, PyroSample
 
 from pyro_local.distributions import DenseFactor, DiagonalFactor, LowRankFactor, MatrixNormal
-from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
+from pyro_local.guides import (
+    PAPER_INIT,
+    AutoMatrixNormal,
+    AutoMeanFieldNormal,
+    InitScales,
+    init_to_pytorch,
+)
 from pyro_local.infer import get_traces, site_terms
 from pyro_local.nn import BayesLinear
 
@@ -18,9 +24,9 @@ FACTORS = {"diagonal": DiagonalFactor, "low_rank": LowRankFactor, "dense": Dense
 
 
 class Model(PyroModule):
-    def __init__(self, d_in=4, d_out=3, bias="row"):
+    def __init__(self, d_in=4, d_out=3, bias="row", **layer_kwargs):
         super().__init__()
-        self.layer = BayesLinear(d_in, d_out, bias=bias)
+        self.layer = BayesLinear(d_in, d_out, bias=bias, **layer_kwargs)
 
     def forward(self, x, y=None):
         out = self.layer(x)
@@ -53,13 +59,14 @@ def test_structures(structure):
 
 
 def test_paper_initialisation():
-    """``M ~ N(0, 4 / (n + p))`` with a zero bias row; log row/column scales
+    """In the paper's parametrization (fan-in-scaled rows, prior ``MN(0, I, I)``):
+    ``M ~ N(0, 4 / (n + p))`` with a zero bias row; log row/column scales
     ``N(0, 0.01^2)``, the bias row's ``N(-4, 0.01^2)``. Checked at 5 standard errors:
     the sample std of ``K`` normals has relative standard error ``1 / sqrt(2K)``, a
     sample mean of ``K`` log-scales ``0.01 / sqrt(K)``."""
     d_in, d_out = 200, 100
-    model = Model(d_in, d_out)
-    guide = AutoMatrixNormal(model)
+    model = Model(d_in, d_out, input_scale="fan_in")  # with the prior MN(0, I, I)
+    guide = AutoMatrixNormal(model, init_scales=PAPER_INIT)
     guide(torch.randn(2, d_in), torch.randn(2, d_out))
     post = guide.posteriors.layer.weight
     loc = post.loc.detach()
@@ -135,12 +142,48 @@ def test_errors():
         AutoMatrixNormal(discrete)()
 
 
-def test_init_at_prior_draw_gives_the_asked_weight_std():
-    from pyro_local.guides import init_at_prior_draw
+@pytest.mark.parametrize("guide_cls", [AutoMatrixNormal, AutoMeanFieldNormal])
+@pytest.mark.parametrize("input_scale", [None, "fan_in"])
+def test_default_initialisation_is_pytorchs_with_a_tenth_of_its_scale_as_std(
+    guide_cls, input_scale
+):
+    """In either parametrization, the weights the layer applies (``c W``) start at
+    ``U(-1/sqrt(n), 1/sqrt(n))`` (PyTorch's initialisation; sample std within 5
+    standard errors of ``1/sqrt(3n)``, the uniform's fourth moment giving a relative
+    standard error ``sqrt(0.8 / (4K))``), with posterior std ``0.1/sqrt(n)`` (up to the
+    0.01 jitter of each log-scale factor)."""
+    d_in, d_out = 300, 200
+    n, k = d_in + 1, (d_in + 1) * d_out
+    model = Model(d_in, d_out, input_scale=input_scale)
+    guide = guide_cls(model)
+    guide(torch.randn(2, d_in), torch.randn(2, d_out))
+    c = model.layer.weight_map.scale
+    post = guide.posteriors.layer.weight.distribution()
+    loc, std = c * post.mean.detach(), c * post.variance.detach().sqrt()
+    assert loc.abs().max() <= 1 / math.sqrt(n) * (1 + 1e-6)
+    assert abs(loc.std() * math.sqrt(3 * n) - 1) < 5 * math.sqrt(0.8 / (4 * k))
+    log_ratio = (std * math.sqrt(n)).log() - math.log(0.1)
+    assert log_ratio.abs().max() < 6 * 0.01 * math.sqrt(2)
 
-    kwargs = init_at_prior_draw(0.1)
-    scales = kwargs["init_scales"]
-    assert scales.row * scales.column == pytest.approx(0.1)
-    assert scales.bias_row == pytest.approx(math.sqrt(0.1) * math.exp(-2))
-    with pytest.raises(ValueError, match="weight_std"):
-        init_at_prior_draw(0.0)
+
+def test_init_to_pytorch_for_pyros_autoguides():
+    """Pyro's autoguides start the layers' weights where the weight guides do."""
+    d_in, d_out = 300, 200
+    model = Model(d_in, d_out, bias="site")
+    guide = AutoDelta(model, init_loc_fn=init_to_pytorch)
+    guide(torch.randn(2, d_in), torch.randn(2, d_out))
+    w = guide.median()["layer.weight"]
+    assert w.abs().max() <= 1 / math.sqrt(d_in) * (1 + 1e-6)
+    assert abs(w.std() * math.sqrt(3 * d_in) - 1) < 5 * math.sqrt(0.8 / (4 * w.numel()))
+
+
+def test_init_scales_relative_and_errors():
+    scales = InitScales.relative(0.04)
+    assert scales.row * scales.column == pytest.approx(0.04)
+    assert scales.bias_row == pytest.approx(0.04)
+    with pytest.raises(ValueError, match="weight_scale"):
+        InitScales.relative(0.0)
+    with pytest.raises(ValueError, match="init_scales.loc"):
+        AutoMatrixNormal(Model(), init_scales=InitScales(loc="zeros"))
+    with pytest.raises(ValueError, match="init_scales.row"):
+        AutoMeanFieldNormal(Model(), init_scales=InitScales(row=0.0))

@@ -25,7 +25,7 @@ SIGMA = 0.5
 class Regression(PyroModule):
     def __init__(self, n, p):
         super().__init__()
-        self.layer = BayesLinear(n, p, bias=None, input_scale=None)
+        self.layer = BayesLinear(n, p, bias=None, input_scale=None)  # prior MN(0, I_n, I_p)
 
     def forward(self, x, y=None):
         mean = self.layer(x)

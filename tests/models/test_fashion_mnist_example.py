@@ -32,8 +32,9 @@ def _load():
             "--mode",
             "sequential",
         ],
+        ["--arch", "mlp", "--guide", "matrix_normal", "--pseudo-data", "8", "--predict-local"],
     ],
-    ids=["lenet5-mn", "mlp-autonormal", "mlp-mn-local"],
+    ids=["lenet5-mn", "mlp-autonormal", "mlp-mn-local", "mlp-mn-pseudo-data"],
 )
 def test_quick_run(tmp_path, extra):
     out = tmp_path / "result.json"

@@ -32,8 +32,10 @@ def test_conv_matches_torch_conv(stride, padding, dilation):
 
 def test_input_scale_and_bias_modes():
     x = torch.randn(5, 4)
-    scaled = BayesLinear(4, 3, bias=None)  # rows scaled by 1/sqrt(4)
     w = torch.randn(4, 3)
+    plain = BayesLinear(4, 3, bias=None)  # the standard parametrization by default
+    torch.testing.assert_close(poutine.condition(plain, data={"weight": w})(x), x @ w)
+    scaled = BayesLinear(4, 3, bias=None, input_scale="fan_in")  # rows scaled by 1/sqrt(4)
     torch.testing.assert_close(poutine.condition(scaled, data={"weight": w})(x), x @ w / 2)
     site = BayesLinear(4, 3, bias="site", input_scale=None)
     b = torch.randn(3)
@@ -58,6 +60,27 @@ def test_priors(prior):
     torch.testing.assert_close(fn.variance, torch.ones(5, 3))
 
 
+@pytest.mark.parametrize("prior", [None, MatrixNormalPrior(), NormalPrior()])
+def test_default_prior_is_standard_normal(prior):
+    kwargs = {} if prior is None else {"prior": prior}
+    fn = poutine.trace(BayesLinear(6, 3, **kwargs)).get_trace(torch.randn(2, 6))
+    torch.testing.assert_close(fn.nodes["weight"]["fn"].variance, torch.ones(7, 3))
+
+
+@pytest.mark.parametrize("prior", [MatrixNormalPrior(row_scale="fan_in"), NormalPrior("fan_in")])
+def test_fan_in_prior_is_the_papers_in_standard_units(prior):
+    """``"fan_in"`` gives variance 1/n per weight (n rows, bias row included): the
+    paper's MN(0, I, I) on weights scaled by 1/sqrt(n), so that a fan-in-scaled layer
+    with MN(0, I, I) has the same prior over what the layer computes."""
+    x = torch.randn(2, 6)
+    fn = poutine.trace(BayesLinear(6, 3, prior=prior)).get_trace(x).nodes["weight"]["fn"]
+    torch.testing.assert_close(fn.variance, torch.full((7, 3), 1 / 7))
+    paper = BayesLinear(6, 3, input_scale="fan_in")
+    fn_paper = poutine.trace(paper).get_trace(x).nodes["weight"]["fn"]
+    scale = paper.weight_map.scale
+    torch.testing.assert_close(scale**2 * fn_paper.variance, fn.variance)
+
+
 def test_align_to_plates():
     w = torch.randn(3, 5, 4)
     with pyro.plate("samples", 3, dim=-2):
@@ -79,3 +102,7 @@ def test_errors():
         BayesLinear(4, 3, pseudo_data=-1)
     with pytest.raises(ValueError, match="row_scale"):
         MatrixNormalPrior(row_scale=0.0)
+    with pytest.raises(ValueError, match="column_scale"):
+        MatrixNormalPrior(column_scale="fan_in")
+    with pytest.raises(ValueError, match="scale"):
+        NormalPrior(scale="fan_out")

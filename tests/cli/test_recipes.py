@@ -1,0 +1,75 @@
+"""The Bayesian recipes: their default widths, and the parameter average that their
+checkpoints carry and that evaluation puts in place."""
+
+import pytest
+import torch
+
+from pyro_local.cli.config import RunConfig
+from pyro_local.cli.jobs import build_job, load_checkpoint
+from pyro_local.data import TensorLoader
+
+CPU = torch.device("cpu")
+
+
+def test_lenet5_has_lenet5_widths_unless_told():
+    cfg = RunConfig(recipe="bayes-lenet5", dataset="fashion-mnist-small",
+                    training="global", device="cpu").validate()
+    job = build_job(cfg, CPU)
+    widths = [b.layer.weight_map.columns for b in job.svi.model.blocks]
+    assert widths == [6, 16, 120, 84, 10]
+    assert cfg.hidden == [120, 84]  # filled in, so config.json and the report say them
+
+
+def test_hidden_given_is_used():
+    cfg = RunConfig(recipe="bayes-mlp", dataset="fashion-mnist-small", hidden=[16, 8],
+                    training="global", device="cpu").validate()
+    job = build_job(cfg, CPU)
+    assert [b.layer.weight_map.columns for b in job.svi.model.blocks] == [16, 8, 10]
+
+
+def _small_train(job, n=500):
+    return tuple(t[:n] for t in job.train)
+
+
+@pytest.mark.parametrize("training", ["global", "local"])
+def test_checkpoint_carries_the_average_and_evaluation_uses_it(tmp_path, training):
+    cfg = RunConfig(recipe="bayes-mlp", dataset="fashion-mnist-small", hidden=[16],
+                    training=training, device="cpu").validate()
+    job = build_job(cfg, CPU)
+    x, y = _small_train(job)
+    path = tmp_path / "checkpoint.pt"
+    with job.train_context():
+        job.svi.run(TensorLoader(x, y, batch_size=100, seed=0), 2, checkpoint=path,
+                    progress=False)
+    state = torch.load(path, weights_only=True)
+    average = state["average"]
+    assert average["steps"] == 10
+    params = job.svi.average.params
+    assert any(not torch.equal(s, p.detach()) for s, p in zip(average["shadow"], params))
+
+    restored = build_job(cfg, CPU)
+    with restored.train_context():
+        load_checkpoint(restored, path, (x[:100], y[:100]))
+    restored.eval()
+    for shadow, p in zip(average["shadow"], restored.svi.average.params, strict=True):
+        torch.testing.assert_close(p.detach(), shadow)
+
+
+def test_an_average_of_other_parameters_loads_nothing(tmp_path):
+    small = RunConfig(recipe="bayes-mlp", dataset="fashion-mnist-small", hidden=[16],
+                      training="global", device="cpu").validate()
+    job = build_job(small, CPU)
+    x, y = _small_train(job, 100)
+    with job.train_context():
+        job.svi.step(x, y)
+    state = job.svi.state_dict()
+    state["average"]["shadow"] = state["average"]["shadow"][:-1]
+    before = [p.detach().clone() for p in job.svi.average.params]
+    with job.train_context():
+        job.svi.step(x, y)  # the parameters move on: a load would move them back
+    moved = [p.detach().clone() for p in job.svi.average.params]
+    assert any(not torch.equal(a, b) for a, b in zip(before, moved))
+    with pytest.raises(ValueError, match="saved average does not match"):
+        job.svi.load_state_dict(state)
+    for p, m in zip(job.svi.average.params, moved):
+        assert torch.equal(p.detach(), m)
