@@ -1,7 +1,9 @@
 """An independent plain-PyTorch reference for the Bayesian Fashion-MNIST rows.
 
-Deterministic LeNet-5 / MLP, and mean-field Bayes-by-backprop (Blundell et al. 2015)
-with the local reparameterization trick (Kingma et al. 2015), written with nothing
+Deterministic LeNet-5 / MLP, mean-field Bayes-by-backprop (Blundell et al. 2015) and
+its matrix-normal variant with diagonal row and column covariances (Louizos & Welling
+2016: the variance of weight ``(o, i)`` is ``r_o c_i``), both with the local
+reparameterization trick (Kingma et al. 2015), written with nothing
 of pyro-local but its data loading and metric functions, so that the library's rows
 in docs/results.md can be compared side by side at the same budget: same data
 (standardized), batch, Adam, epochs, parameter averaging, test draws and metrics.
@@ -29,9 +31,11 @@ from pyro_local.data import load
 
 
 class Layer(nn.Module):
-    """A dense or 2-d convolutional layer with a mean-field Gaussian posterior over its
-    weights and bias (``bayes=True``) or point weights. ``scale`` multiplies weights and
-    bias in the forward pass (1 for the standard parametrization)."""
+    """A dense or 2-d convolutional layer with a Gaussian posterior over its weights and
+    bias (``bayes="bbb"``: mean-field; ``bayes="mn"``: matrix normal with diagonal
+    factors over ``(out, in + 1)``, the bias being the last input column) or point
+    weights (``bayes=None``). ``scale`` multiplies weights and bias in the forward pass
+    (1 for the standard parametrization)."""
 
     def __init__(self, shape, conv, bayes, scale, init_std, prior_std, padding=0):
         super().__init__()
@@ -40,10 +44,15 @@ class Layer(nn.Module):
         bound = 1 / math.sqrt(fan_in)  # PyTorch's default init, in effective units
         self.w_mu = nn.Parameter(torch.empty(shape).uniform_(-bound, bound) / scale)
         self.b_mu = nn.Parameter(torch.empty(shape[0]).uniform_(-bound, bound) / scale)
-        if bayes:
+        if bayes == "mn":  # std(o, i) = softplus(row_o) softplus(col_i), each sqrt(init)
+            rho = math.log(math.expm1(math.sqrt(init_std / scale)))
+            self.row_rho = nn.Parameter(torch.full((shape[0],), rho))
+            self.col_rho = nn.Parameter(torch.full((fan_in + 1,), rho))
+        elif bayes:
             rho = math.log(math.expm1(init_std / scale))  # softplus(rho) = std
             self.w_rho = nn.Parameter(torch.full(shape, rho))
             self.b_rho = nn.Parameter(torch.full((shape[0],), rho))
+        if bayes:
             if prior_std == "fan-in":  # the paper's MN(0, I, I) on fan-in-scaled weights
                 prior_std = 1 / math.sqrt(fan_in + 1)
             self.prior_std = float(prior_std) / scale  # given in effective units
@@ -59,7 +68,7 @@ class Layer(nn.Module):
         c = self.scale
         if not self.bayes or sample == "mean":
             return self.op(x, c * self.w_mu, c * self.b_mu)
-        w_std, b_std = F.softplus(self.w_rho), F.softplus(self.b_rho)
+        w_std, b_std = self.stds()
         if sample == "weights":
             w = self.w_mu + w_std * torch.randn_like(w_std)
             b = self.b_mu + b_std * torch.randn_like(b_std)
@@ -68,12 +77,19 @@ class Layer(nn.Module):
         var = self.op(x * x, (c * w_std) ** 2, (c * b_std) ** 2)
         return mean + var.clamp_min(1e-16).sqrt() * torch.randn_like(mean)
 
+    def stds(self):
+        """Posterior standard deviations of the weights and of the bias."""
+        if self.bayes == "mn":
+            std = F.softplus(self.row_rho)[:, None] * F.softplus(self.col_rho)
+            return std[:, :-1].reshape(self.w_mu.shape), std[:, -1]
+        return F.softplus(self.w_rho), F.softplus(self.b_rho)
+
     def kl(self):
         if not self.bayes:
             return 0.0
         total = 0.0
-        for mu, rho in ((self.w_mu, self.w_rho), (self.b_mu, self.b_rho)):
-            std, s = F.softplus(rho), self.prior_std
+        for mu, std in zip((self.w_mu, self.b_mu), self.stds()):
+            s = self.prior_std
             total = total + (torch.log(s / std) + (std**2 + mu**2) / (2 * s**2) - 0.5).sum()
         return total
 
@@ -150,7 +166,7 @@ def draws(net, x, num_samples, bayes):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", choices=("lenet5", "mlp"), default="lenet5")
-    p.add_argument("--method", choices=("deterministic", "bbb"), default="bbb")
+    p.add_argument("--method", choices=("deterministic", "bbb", "mn"), default="bbb")
     p.add_argument("--param", choices=("standard", "fan-in"), default="standard")
     p.add_argument("--hidden", type=int, nargs="+", default=None)
     p.add_argument(
@@ -182,7 +198,7 @@ def main():
     test = load(args.data, "test", normalize="standardize", flatten=flat)
     x, y, n = train.images, train.labels, len(train.labels)
     hidden = args.hidden or ((120, 84) if args.arch == "lenet5" else (400, 400))
-    bayes = args.method == "bbb"
+    bayes = None if args.method == "deterministic" else args.method
     net = Net(args.arch, bayes, args.param, args.init_std, args.prior_std, hidden)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     ema = EMA(net.parameters(), args.ema) if args.ema > 0 else None
