@@ -85,6 +85,14 @@ def plain_step_fused(device):
     return plain_step(device, fused=True)
 
 
+def _fan_in_scaled_means(d, p):
+    """The input scale ``1/sqrt(d + 1)`` and the posterior means of a ``(d + 1, p)``
+    weight with its bias row last: Glorot-scaled, bias row zero."""
+    loc = torch.randn(d + 1, p) * math.sqrt(4 / (d + p))
+    loc[-1] = 0
+    return 1 / math.sqrt(d + 1), nn.Parameter(loc)
+
+
 class PlainMatrixNormalLinear(nn.Module):
     """``MN(M, diag(r^2), diag(c^2))`` weights (bias row last, inputs scaled by
     ``1/sqrt(n)``), local reparameterization, KL to ``MN(0, I, I)``: the library's
@@ -93,10 +101,7 @@ class PlainMatrixNormalLinear(nn.Module):
     def __init__(self, d, p):
         super().__init__()
         n = d + 1
-        self.c = 1 / math.sqrt(n)
-        loc = torch.randn(n, p) * math.sqrt(4 / (d + p))
-        loc[-1] = 0
-        self.loc = nn.Parameter(loc)
+        self.c, self.loc = _fan_in_scaled_means(d, p)
         self.log_row = nn.Parameter(0.01 * torch.randn(n))
         self.log_col = nn.Parameter(0.01 * torch.randn(p))
 
@@ -122,10 +127,7 @@ class PlainMeanFieldLinear(nn.Module):
     def __init__(self, d, p):
         super().__init__()
         n = d + 1
-        self.c = 1 / math.sqrt(n)
-        loc = torch.randn(n, p) * math.sqrt(4 / (d + p))
-        loc[-1] = 0
-        self.loc = nn.Parameter(loc)
+        self.c, self.loc = _fan_in_scaled_means(d, p)
         self.log_scale = nn.Parameter(0.01 * torch.randn(n, p))
 
     def forward(self, x):
