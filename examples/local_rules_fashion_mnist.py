@@ -60,8 +60,9 @@ NETWORKS = {"small_conv": small_conv, "mlp": mlp, "vgg8": vgg8, "vit": small_vit
 
 
 def svp_rule(args):
-    return SVP(proj_dim=args.svp_proj_dim, noise=args.svp_noise, noise_scale=args.svp_noise_scale,
-               alignment_weight=args.svp_alignment, readout=args.svp_readout)
+    return SVP(proj_dim=args.svp_proj_dim or None, noise=args.svp_noise,
+               noise_scale=args.svp_noise_scale, alignment_weight=args.svp_alignment,
+               readout=args.svp_readout)
 
 
 METHODS = {
@@ -239,8 +240,8 @@ def parse_args(argv=None):
     p.add_argument("--width", type=float, default=1.0, help="width multiplier (CNNs)")
     p.add_argument("--depth-multiplier", type=int, default=1, help="VGG conv repeats")
     p.add_argument("--mlp-hidden", type=int, nargs="+", default=[1024, 1024, 1024])
-    p.add_argument("--svp-proj-dim", type=int, default=None,
-                   help="SVP projection dimension d0 (default C)")
+    p.add_argument("--svp-proj-dim", type=int, default=512,
+                   help="SVP projection dimension d0 (default 512; 0: C, read directly)")
     p.add_argument("--svp-readout", choices=["linear", "identity"], default=None,
                    help="SVP likelihood readout (default: identity when d0 = C, else linear)")
     p.add_argument("--svp-noise", default="multiplicative")

@@ -58,7 +58,7 @@ def test_stack_rejects_bad_input():
 
 
 @pytest.mark.parametrize("build,rule", [
-    (lambda: small_vit(image_size=14, dim=16, depth=2, heads=2), SVP()),
+    (lambda: small_vit(image_size=14, dim=16, depth=2, heads=2), SVP(proj_dim=None)),  # ViT: d0 = C
     (lambda: mlp((1, 14, 14), hidden=(32, 32)), LLS(variant="m")),
     (lambda: small_conv(image_size=14, width=0.125), GreedyHeads("conv")),
 ])

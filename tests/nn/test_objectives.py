@@ -272,6 +272,11 @@ def test_output_layer_is_the_classifier_cross_entropy():
     assert float(losses["output"].detach()) == pytest.approx(float(expected), rel=1e-5)
 
 
-def test_svp_rule_default_is_identity_readout_with_c_codes():
+def test_svp_rule_default_is_a_learned_readout_of_512_codes():
     head = SVP()(LayerSpec("l", 0, (4,), (6,), None, 3, 0))
+    assert head.projection.shape == (512, 6) and hasattr(head, "classifier")
+
+
+def test_svp_rule_without_proj_dim_is_identity_readout_with_c_codes():
+    head = SVP(proj_dim=None)(LayerSpec("l", 0, (4,), (6,), None, 3, 0))
     assert head.projection.shape == (3, 6) and not hasattr(head, "classifier")
