@@ -81,12 +81,16 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     assert set(state["optimizers"]) == {"l1", "l2", "l3"}
 
 
-def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
-    net = make_net(["det"], [5, 3])
-    svi = LocalSVI(net)
+def _saved_once(tmp_path):
+    """An engine after one step, its checkpoint ``c.pt`` and that file's bytes."""
+    svi = LocalSVI(make_net(["det"], [5, 3]))
     svi.step(*make_data())
     path = svi.save(tmp_path / "c.pt")
-    before = path.read_bytes()
+    return svi, path, path.read_bytes()
+
+
+def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    svi, path, before = _saved_once(tmp_path)
     svi.step(*make_data())
 
     def dying_save(obj, f):
@@ -257,11 +261,7 @@ def test_a_pickle_is_refused_whatever_the_environment_says(tmp_path, monkeypatch
 
 
 def test_a_full_disk_is_named_and_leaves_the_old_file(tmp_path, monkeypatch):
-    net = make_net(["det"], [5, 3])
-    svi = LocalSVI(net)
-    svi.step(*make_data())
-    path = svi.save(tmp_path / "c.pt")
-    before = path.read_bytes()
+    svi, path, before = _saved_once(tmp_path)
     real = ckpt._create_temporary
 
     def to_dev_full(target):  # torch.save then fails as on a full disk
