@@ -149,8 +149,12 @@ def test_imports_point_one_way():
             continue
         if (module, _package(target)) in ALLOWED:
             continue
-        wrong.append(f"{_file(module)}:{line} imports {target} ({_package(module)} -> {_package(target)})")
-    order = "distributions <- poutine <- nn <- infer <- models/guides <- diagnostics <- cli; data imports nothing"
+        layers = f"{_package(module)} -> {_package(target)}"
+        wrong.append(f"{_file(module)}:{line} imports {target} ({layers})")
+    order = (
+        "distributions <- poutine <- nn <- infer <- models/guides <- diagnostics <- cli; "
+        "data imports nothing"
+    )
     assert not wrong, f"imports against the layer order ({order}):\n" + "\n".join(wrong)
 
 
@@ -212,7 +216,8 @@ def test_no_file_imports_itself_back():
             for t in sorted(edges[m])
             if t in component
         ]
-        messages.append("cycle between " + ", ".join(map(_file, component)) + ":\n" + "\n".join(inside))
+        files = ", ".join(map(_file, component))
+        messages.append(f"cycle between {files}:\n" + "\n".join(inside))
     assert not messages, "\n".join(messages)
 
 

@@ -26,8 +26,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..infer.local_elbo import guide_site_layers
-from ..poutine import GLOBAL, site_layer
+from ..poutine import GLOBAL, guide_site_layers, site_layer
 from .site_summary import Moments, site_facts, subset_index
 from .traces import (
     is_deterministic,

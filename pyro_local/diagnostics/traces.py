@@ -5,7 +5,7 @@ them, and runs the model once more with its observations removed to draw replica
 data. With ``size`` set, all three run inside an extra vectorized plate so that one
 call yields ``size`` independent draws (as Pyro's ``Predictive(parallel=True)`` does).
 
-The model is replayed with :func:`pyro_local.infer.local_elbo.replay` rather than
+The model is replayed with :func:`pyro_local.poutine.replay` rather than
 :func:`pyro.poutine.replay`: Pyro's replay replaces each model site's ``infer`` dict with
 the guide's, which would lose the layer names that the model's own
 ``pyro_local.poutine.layer`` handler wrote.
@@ -21,7 +21,7 @@ import torch
 from pyro import poutine
 from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 
-from ..infer.local_elbo import replay
+from ..poutine import replay
 
 _DRAW_PLATE = "_pyro_local_draws"
 

@@ -18,11 +18,10 @@ from .site_terms import (
     SiteTerm,
     average_terms,
     check_finite,
-    guide_site_layers,
     layer_losses_from_terms,
     site_terms,
 )
-from .traces import get_traces, guide_is_prior, replay
+from .traces import get_traces, guide_is_prior
 
 
 def _no_guide(*args, **kwargs):
@@ -246,7 +245,5 @@ __all__ = [
     "SiteTerm",
     "get_traces",
     "guide_is_prior",
-    "guide_site_layers",
-    "replay",
     "site_terms",
 ]

@@ -16,7 +16,7 @@ from pyro.poutine.util import site_is_subsample
 from pyro.util import check_site_shape
 
 from ..distributions.util import unwrapped
-from ..poutine import GLOBAL, site_layer
+from ..poutine import guide_site_layers, site_layer
 from .errors import NonFiniteLossError
 from .traces import check_no_enumeration, guide_is_prior, missing_guide_site_error
 
@@ -99,27 +99,6 @@ def _monte_carlo_term(log_p, guide_site):
     return term, elbo, score
 
 
-def guide_site_layers(model_trace, guide_trace) -> dict[str, str]:
-    """
-    The layer of every sample site of a guide trace. A site the model has belongs to
-    the model site's layer (guides such as autoguides run outside the model's layers).
-    An auxiliary site (one the model lacks) keeps its own label if it has one, and
-    otherwise belongs to the layer of the next guide site that the model has: the
-    latent it helps to produce, as AutoNormal's ``"w_unconstrained"`` produces ``"w"``.
-
-    :returns: ``{site name: layer}``.
-    """
-    layers, layer_ahead = {}, GLOBAL
-    for name, site in reversed(guide_trace.nodes.items()):
-        if site["type"] != "sample" or site_is_subsample(site):
-            continue
-        if name in model_trace.nodes:
-            layer_ahead = layers[name] = site_layer(model_trace.nodes[name])
-        else:
-            layers[name] = site["infer"].get("layer", layer_ahead)
-    return layers
-
-
 def _guide_positions(guide_trace) -> dict[str, int]:
     sites = (n for n, s in guide_trace.nodes.items() if s["type"] == "sample")
     return {name: i for i, name in enumerate(sites)}
@@ -131,9 +110,9 @@ def site_terms(model_trace, guide_trace, closed_form_kl=True) -> dict[str, list[
 
     A latent site belongs to the layer of its model site; an auxiliary guide site to
     its own label or the layer of the latent it helps to produce (see
-    :func:`guide_site_layers`). A latent's term is its KL in closed form where that
-    is exactly the site's expected ``log p - log q``: the guide site is
-    reparameterized and not a point mass (see :func:`_closed_form_kl`), a KL is
+    :func:`~pyro_local.poutine.guide_site_layers`). A latent's term is its KL in
+    closed form where that is exactly the site's expected ``log p - log q``: the guide
+    site is reparameterized and not a point mass (see :func:`_closed_form_kl`), a KL is
     registered with torch, and every latent that precedes the site in the model also
     precedes it in the guide, so that none of the site's model parents can depend on
     it under the guide (the condition of :class:`~pyro.infer.TraceMeanField_ELBO`,

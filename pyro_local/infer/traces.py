@@ -6,9 +6,10 @@ import math
 
 from pyro import poutine
 from pyro.infer.util import is_validation_enabled
-from pyro.poutine.replay_messenger import ReplayMessenger
 from pyro.poutine.util import site_is_subsample
 from pyro.util import check_model_guide_match
+
+from ..poutine import replay
 
 
 def guide_is_prior(site) -> bool:
@@ -20,25 +21,6 @@ def guide_is_prior(site) -> bool:
     learning rules are the typical case.
     """
     return bool(site["infer"].get("guide_is_prior", False))
-
-
-class _ReplayKeepingLayer(ReplayMessenger):
-    """
-    Pyro's replay, except that a replayed site keeps the layer the model assigned it:
-    Pyro's replay replaces the model site's ``infer`` dict with the guide's, and
-    guides (autoguides in particular) run outside the model's layers.
-    """
-
-    def _pyro_sample(self, msg):
-        model_layer = msg["infer"].get("layer")
-        super()._pyro_sample(msg)
-        if model_layer is not None and msg["infer"].get("layer") != model_layer:
-            msg["infer"] = {**msg["infer"], "layer": model_layer}
-
-
-def replay(model, trace):
-    """Like :func:`pyro.poutine.replay`, keeping the model's layer labels."""
-    return _ReplayKeepingLayer(trace=trace)(model)
 
 
 def get_traces(model, guide, args, kwargs, max_plate_nesting=math.inf):

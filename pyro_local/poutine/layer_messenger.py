@@ -6,6 +6,7 @@ import functools
 
 import torch
 from pyro.poutine.messenger import Messenger
+from pyro.poutine.util import site_is_subsample
 
 #: The layer of every site that no :func:`layer` handler encloses.
 GLOBAL = "global"
@@ -19,6 +20,27 @@ def site_layer(site) -> str:
     :rtype: str
     """
     return site["infer"].get("layer", GLOBAL)
+
+
+def guide_site_layers(model_trace, guide_trace) -> dict[str, str]:
+    """
+    The layer of every sample site of a guide trace. A site the model has belongs to
+    the model site's layer (guides such as autoguides run outside the model's layers).
+    An auxiliary site (one the model lacks) keeps its own label if it has one, and
+    otherwise belongs to the layer of the next guide site that the model has: the
+    latent it helps to produce, as AutoNormal's ``"w_unconstrained"`` produces ``"w"``.
+
+    :returns: ``{site name: layer}``.
+    """
+    layers, layer_ahead = {}, GLOBAL
+    for name, site in reversed(guide_trace.nodes.items()):
+        if site["type"] != "sample" or site_is_subsample(site):
+            continue
+        if name in model_trace.nodes:
+            layer_ahead = layers[name] = site_layer(model_trace.nodes[name])
+        else:
+            layers[name] = site["infer"].get("layer", layer_ahead)
+    return layers
 
 
 def cut(value):
