@@ -10,8 +10,8 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from pyro_local.distributions import RectifiedNormal
-from pyro_local.models.dense import GaussianHead, check_dims, dense_mlp
 from pyro_local.models.rectified_hierarchy import RectifiedHierarchy, latent_name
+from pyro_local.nn.dense import GaussianHead, check_dims, dense_mlp
 
 
 class BottomUpEncoder(nn.Module):

@@ -10,8 +10,8 @@ import torch
 from pyro.nn import PyroModule
 from torch import nn
 
-from pyro_local.models.dense import GaussianHead, check_dims, dense_mlp
 from pyro_local.models.gaussian_vae import LATENT, GaussianVAE
+from pyro_local.nn.dense import GaussianHead, check_dims, dense_mlp
 
 
 class GaussianEncoderGuide(PyroModule):

@@ -10,9 +10,9 @@ import torch
 from pyro.nn import PyroModule
 from torch import nn
 
+from pyro_local.nn.dense import check_dims, dense_mlp
 from pyro_local.poutine import layer
 
-from .dense import check_dims, dense_mlp
 from .likelihoods import ObservationModel
 from .rectified_hierarchy import OBSERVED
 

@@ -8,7 +8,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .dense import SOFTPLUS_ONE
+from pyro_local.nn.dense import SOFTPLUS_ONE
 
 
 class Likelihood(str, enum.Enum):

@@ -10,9 +10,9 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from pyro_local.distributions import RectifiedNormal
+from pyro_local.nn.dense import GaussianHead, check_dims, dense_mlp
 from pyro_local.poutine import layer
 
-from .dense import GaussianHead, check_dims, dense_mlp
 from .likelihoods import ObservationModel
 
 #: The site and layer name of the observed image.

@@ -1,4 +1,4 @@
-"""Small deterministic networks shared by the models and guides."""
+"""Small deterministic dense networks (MLPs, Gaussian heads) that models and guides build on."""
 
 from __future__ import annotations
 
