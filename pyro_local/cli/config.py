@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import UsageError
-from .run_dir import RunDir
 
-__all__ = ["RunConfig", "RunDir", "UsageError", "flag", "resolve_device", "show"]
+__all__ = ["RunConfig", "UsageError", "flag", "resolve_device", "show"]
 
 
 #: The largest seed: NumPy's generators take seeds below 2**32.

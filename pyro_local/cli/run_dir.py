@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from ..infer import checkpoint as ckpt
+from .config import RunConfig
 from .errors import UsageError
 
 # Locks this process holds, by folder: the commands nest (demo trains, then reports).
@@ -129,8 +130,6 @@ class RunDir:
 
     def read_config(self):
         """The run's :class:`~pyro_local.cli.config.RunConfig`."""
-        from .config import RunConfig
-
         if not self.config.is_file():
             raise UsageError(f"{self.path}: no config.json here; is it a run folder "
                              "written by `pyro-local train`?")

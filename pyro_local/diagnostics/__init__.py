@@ -32,6 +32,7 @@ from .classification import classifier_metrics, ood_images
 from .convergence import LayerConvergence, convergence
 from .draws import GLOBAL, Draws, collect_draws
 from .held_out import add_held_out, held_out_dataset
+from .html_page import Section, figure_html, render_page, table_html
 from .inference_data import (
     concat_fits,
     draws_to_inference_data,
@@ -52,7 +53,7 @@ from .psis import (
     psis_many,
     variational_khat,
 )
-from .report import Section, build_report, figure_html, render_page, table_html, write_report
+from .report import build_report, write_report
 from .uncertainty import mutual_information, ood_auroc, predictive_entropy
 from .verdicts import Verdict
 from .vsbc import VSBCResult, vsbc

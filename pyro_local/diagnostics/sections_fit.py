@@ -13,7 +13,7 @@ import numpy as np
 
 from . import figures
 from .convergence import convergence
-from .report import Section, figure_html, table_html
+from .html_page import Section, figure_html, table_html
 from .verdicts import HIGH_DIMENSION, fit_verdict, optimisation_verdict
 
 __all__ = ["fmt", "history_section", "khat_section", "latent_sizes", "loo_section"]

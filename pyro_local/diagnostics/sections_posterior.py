@@ -13,7 +13,7 @@ import html
 import numpy as np
 
 from . import figures
-from .report import Section, figure_html, table_html
+from .html_page import Section, figure_html, table_html
 from .sections_fit import fmt
 
 __all__ = ["posterior_summary_section", "prior_kl_per_element", "sparsity_section",

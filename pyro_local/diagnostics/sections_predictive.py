@@ -22,7 +22,7 @@ from .checks import (
     has_local_latents,
     per_class,
 )
-from .report import Section, figure_html, table_html
+from .html_page import Section, figure_html, table_html
 from .sections_fit import fmt
 from .verdicts import Verdict, calibration_verdict, ood_verdict, predictive_verdict
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .figures import new_figure
-from .report import Section, figure_html, table_html
+from .html_page import Section, figure_html, table_html
 from .sections_fit import fmt
 from .verdicts import Verdict
 
