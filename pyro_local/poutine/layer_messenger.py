@@ -30,6 +30,9 @@ def guide_site_layers(model_trace, guide_trace) -> dict[str, str]:
     otherwise belongs to the layer of the next guide site that the model has: the
     latent it helps to produce, as AutoNormal's ``"w_unconstrained"`` produces ``"w"``.
 
+    :param pyro.poutine.Trace model_trace: the model replayed against the guide (with
+        :func:`~pyro_local.poutine.replay`, so that its sites keep their layers).
+    :param pyro.poutine.Trace guide_trace: the guide's trace.
     :returns: ``{site name: layer}``.
     """
     layers, layer_ahead = {}, GLOBAL
