@@ -3,8 +3,15 @@ from Python (:mod:`pyro_local.cli.api`)."""
 
 from .api import evaluate, report, save_run, train
 from .config import RunConfig
-from .main import main
 from .model_spec import ModelSpec
 from .run_dir import RunDir
 
-__all__ = ["ModelSpec", "RunConfig", "RunDir", "evaluate", "main", "report", "save_run", "train"]
+__all__ = [
+    "ModelSpec",
+    "RunConfig",
+    "RunDir",
+    "evaluate",
+    "report",
+    "save_run",
+    "train",
+]

@@ -106,7 +106,7 @@ class RunConfig:
         if not isinstance(self.options, dict) or not all(isinstance(k, str) for k in self.options):
             raise UsageError(f"--option: expected NAME=VALUE pairs, got {self.options!r}")
         if ":" not in self.recipe:  # a factory reads its data itself
-            from ..data import DATASETS
+            from ..data.catalog import DATASETS
 
             if self.dataset not in DATASETS:
                 raise UsageError(f"--data: expected one of {sorted(DATASETS)}, "

@@ -3,9 +3,9 @@
 from . import (
     kl_matrix_normal,  # noqa: F401  (registers the MatrixNormal KLs with torch)
     kl_normal_matrix_normal,  # noqa: F401  (KL from a mean-field Normal to it)
+    kl_rectified_normal,  # noqa: F401  (registers the RectifiedNormal KL with torch)
 )
 from .factor_structures import DenseFactor, DiagonalFactor, LowRankFactor
-from .kl_rectified_normal import kl_rectified_normal
 from .matrix_normal import MatrixNormal
 from .rectified_normal import RectifiedNormal
 
@@ -15,5 +15,4 @@ __all__ = [
     "LowRankFactor",
     "MatrixNormal",
     "RectifiedNormal",
-    "kl_rectified_normal",
 ]

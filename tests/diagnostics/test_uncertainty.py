@@ -7,7 +7,8 @@ import pytest
 import scipy.stats
 import torch
 
-from pyro_local.diagnostics import mutual_information, ood_auroc, predictive_entropy
+from pyro_local.diagnostics import mutual_information, predictive_entropy
+from pyro_local.diagnostics.uncertainty import ood_auroc
 
 
 def test_entropy_known_values():
