@@ -28,6 +28,7 @@ from torch import nn
 
 from pyro_local import diagnostics as D
 from pyro_local.data import load
+from pyro_local.diagnostics.calibration import negative_log_likelihood
 
 
 class Layer(nn.Module):
@@ -223,7 +224,7 @@ def main():
             point = {
                 "epoch": epoch + 1,
                 "accuracy": float((probs.argmax(-1) == test.labels[:2000]).double().mean()),
-                "nll": float(D.negative_log_likelihood(probs, test.labels[:2000])),
+                "nll": float(negative_log_likelihood(probs, test.labels[:2000])),
             }
             curve.append(point)
             print(

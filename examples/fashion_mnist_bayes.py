@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from pyro_local import diagnostics as D
 from pyro_local.data import TensorLoader, load
+from pyro_local.diagnostics.calibration import negative_log_likelihood
 from pyro_local.guides import (
     PAPER_INIT,
     AutoMatrixNormal,
@@ -295,7 +296,7 @@ def main(argv=None):
             point = {
                 "epoch": epoch + 1,
                 "accuracy": float((probs.argmax(-1) == y_test[:2000]).double().mean()),
-                "nll": float(D.negative_log_likelihood(probs, y_test[:2000])),
+                "nll": float(negative_log_likelihood(probs, y_test[:2000])),
             }
             curve.append(point)
             print(

@@ -14,13 +14,14 @@ from .gaussian_encoder import GaussianEncoderGuide
 from .mean_field_rectified import MeanFieldRectifiedGuide
 from .posteriors import PAPER_INIT, InitScales, init_to_pytorch
 from .structured_rectified import StructuredRectifiedGuide
-from .weight_guides import AutoMatrixNormal, AutoMeanFieldNormal
+from .weight_guides import AutoMatrixNormal, AutoMeanFieldNormal, AutoWeightGuide
 
 __all__ = [
     "PAPER_INIT",
     "AutoMatrixNormal",
     "AutoMeanFieldNormal",
     "AutoRectifiedNormal",
+    "AutoWeightGuide",
     "GaussianEncoderGuide",
     "InitScales",
     "MeanFieldRectifiedGuide",

@@ -129,7 +129,7 @@ def init_to_pytorch(site=None):
     """A Pyro init strategy for any autoguide (``AutoDelta``, ``AutoNormal``): weight
     sites of :class:`~pyro_local.nn.BayesLinear` and
     :class:`~pyro_local.nn.BayesConv2d` start as PyTorch initialises ``nn.Linear`` and
-    ``nn.Conv2d`` (``U(-u, u)``, the mean of :data:`DEFAULT_INIT`), other sites at
+    ``nn.Conv2d`` (``U(-u, u)``, the mean of the default :class:`InitScales`), other sites at
     their prior median (Pyro's ``init_to_median``).
 
     :param dict site: a Pyro sample site.

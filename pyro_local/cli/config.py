@@ -50,7 +50,7 @@ class RunConfig:
     rebuild the same model, and a checkpoint of another run is recognised.
 
     ``recipe`` is a model of the library (``pyro-local models``) or a factory,
-    ``package.module:function`` (see :mod:`pyro_local.cli.model_spec`); ``options``
+    ``package.module:function`` (see :class:`~pyro_local.cli.ModelSpec`); ``options``
     are extra keyword arguments for a factory. A model reads only the fields it
     uses; ``train`` refuses flags it does not use.
     """

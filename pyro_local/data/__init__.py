@@ -2,8 +2,9 @@
 binarization, and on-device batching and augmentation.
 
 Nothing here downloads data. The full datasets are read from IDX files under a data
-root (see :mod:`pyro_local.data.locate`): on Debian, ``apt-get install
-dataset-fashion-mnist`` installs Fashion-MNIST where the loader looks by default.
+root (the ``root`` argument, else ``$PYRO_LOCAL_DATA_DIR``, else ``/usr/share/datasets``):
+on Debian, ``apt-get install dataset-fashion-mnist`` installs Fashion-MNIST where the
+loader looks by default.
 ``load("fashion-mnist-small", ...)`` needs no installed data.
 
 Example::
@@ -19,6 +20,7 @@ Example::
 
 from pyro_local.data.augment import RandomCropFlip
 from pyro_local.data.binarize import binarize_dynamic, binarize_static
+from pyro_local.data.catalog import DatasetInfo
 from pyro_local.data.datasets import ImageData, load
 from pyro_local.data.errors import CorruptDatasetError, DatasetNotFoundError
 from pyro_local.data.loader import TensorLoader
@@ -26,6 +28,7 @@ from pyro_local.data.split import train_val_split
 
 __all__ = [
     "CorruptDatasetError",
+    "DatasetInfo",
     "DatasetNotFoundError",
     "ImageData",
     "RandomCropFlip",

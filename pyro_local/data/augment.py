@@ -150,7 +150,8 @@ class RandomCropFlip:
 
     :param int padding: the crop padding on each side.
     :param float flip_prob: the probability of a flip.
-    :param float fill: the padding value (see :func:`crop`).
+    :param float fill: the padding value: 0 is black for [0, 1] or raw images; for
+        standardised images black is ``-mean / std``.
     """
 
     def __init__(self, padding=4, flip_prob=0.5, fill=0.0):

@@ -56,8 +56,9 @@ class ImageData:
         read from (for the shipped subset, its row in the full dataset), so that subsets
         keep their provenance.
     :param DatasetInfo info: the dataset's name, class names and statistics.
-    :param Split split: ``Split.TRAIN`` or ``Split.TEST``.
-    :param Normalization normalization: how the pixel values were scaled.
+    :param split: ``"train"`` or ``"test"`` (a string enum).
+    :param normalization: how the pixel values were scaled: ``"raw"``, ``"unit"`` or
+        ``"standardize"`` (a string enum; see :func:`load`).
     """
 
     images: torch.Tensor
@@ -216,8 +217,11 @@ def load(
     :type device: torch.device or str or None
     :param torch.dtype dtype: the images' dtype; default uint8 for ``"raw"`` and
         ``torch.get_default_dtype()`` otherwise.
-    :param str normalize: ``"raw"``, ``"unit"`` or ``"standardize"``; see
-        :class:`Normalization`.
+    :param str normalize: ``"raw"``: the stored integers in [0, 255]; ``"unit"``:
+        ``x / 255``, floats in [0, 1] (what binarization expects); ``"standardize"``:
+        ``(x / 255 - mean) / std`` with the mean and standard deviation of the full
+        training set's pixels (Fashion-MNIST: 0.2860 and 0.3530), the same constants for
+        the training and test splits.
     :param bool flatten: return images as (N, H * W) instead of (N, 1, H, W).
     :returns: the images, int64 labels and their metadata.
     :rtype: ImageData

@@ -57,7 +57,7 @@ def stratified_split(labels, val_fraction, seed=0):
 def train_val_split(data, val_fraction=0.1, seed=0):
     """
     Splits an :class:`~pyro_local.data.ImageData` into stratified training and
-    validation parts (see :func:`stratified_split`).
+    validation parts, each class split in the same proportion.
 
     :param ImageData data: usually a training split.
     :param float val_fraction: the share of each class for validation.

@@ -16,37 +16,42 @@ Typical use::
     D.write_report("report.html", D.build_report(idata))
 """
 
-from .calibration import calibration_summary, negative_log_likelihood, reliability_diagram
+from .calibration import CalibrationSummary, ReliabilityDiagram, calibration_summary
 from .classification import classifier_metrics, ood_images
-from .convergence import convergence
-from .draws import collect_draws
+from .convergence import LayerConvergence, convergence
+from .draws import Draws, collect_draws
 from .held_out import add_held_out
-from .inference_data import load_netcdf, save_netcdf, to_inference_data
-from .latent_activity import latent_activity
+from .inference_data import concat_fits, load_netcdf, save_netcdf, to_inference_data
+from .latent_activity import LayerActivity, latent_activity
 from .loo import variational_loo
 from .provenance import provenance
-from .psis import variational_khat
+from .psis import KhatReading, PSISResult, VariationalKhat, variational_khat
 from .report import Section, build_report, figure_html, render_page, table_html, write_report
-from .uncertainty import mutual_information, predictive_entropy
-from .vsbc import vsbc
+from .vsbc import VSBCResult, vsbc
 
 __all__ = [
+    "CalibrationSummary",
+    "Draws",
+    "KhatReading",
+    "LayerActivity",
+    "LayerConvergence",
+    "PSISResult",
+    "ReliabilityDiagram",
     "Section",
+    "VSBCResult",
+    "VariationalKhat",
     "add_held_out",
     "build_report",
     "calibration_summary",
     "classifier_metrics",
     "collect_draws",
+    "concat_fits",
     "convergence",
     "figure_html",
     "latent_activity",
     "load_netcdf",
-    "mutual_information",
-    "negative_log_likelihood",
     "ood_images",
-    "predictive_entropy",
     "provenance",
-    "reliability_diagram",
     "render_page",
     "save_netcdf",
     "table_html",

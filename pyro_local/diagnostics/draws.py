@@ -60,8 +60,8 @@ class Draws(NamedTuple):
         (``None`` where no plate names it).
     :ivar int num_samples: number of draws.
     :ivar int thin: the kept draws are the draws ``0, thin, 2 * thin, ...``.
-    :ivar dict facts: site name -> facts read from the model's distribution
-        (:func:`~pyro_local.diagnostics.site_summary.site_facts`).
+    :ivar dict facts: site name -> facts read from the model's distribution (its name
+        and, when the same for every element, its mean and standard deviation).
     :ivar dict latent_sizes: layer -> number of latent elements per draw.
     :ivar str device: the device the model ran on.
     """

@@ -114,7 +114,7 @@ class PSISResult(NamedTuple):
 
     @property
     def threshold(self):
-        """The k-hat threshold for this many draws (:func:`khat_threshold`)."""
+        """The k-hat threshold for this many draws, ``min(1 - 1 / log10(S), 0.7)``."""
         return khat_threshold(self.num_draws)
 
     def __str__(self):

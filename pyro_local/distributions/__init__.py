@@ -6,12 +6,14 @@ from . import (
     kl_rectified_normal,  # noqa: F401  (registers the RectifiedNormal KL with torch)
 )
 from .factor_structures import DenseFactor, DiagonalFactor, LowRankFactor
+from .kronecker_factor import KroneckerFactor
 from .matrix_normal import MatrixNormal
 from .rectified_normal import RectifiedNormal
 
 __all__ = [
     "DenseFactor",
     "DiagonalFactor",
+    "KroneckerFactor",
     "LowRankFactor",
     "MatrixNormal",
     "RectifiedNormal",

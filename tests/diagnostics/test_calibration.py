@@ -7,8 +7,14 @@ import pytest
 import scipy.stats
 import torch
 
-from pyro_local.diagnostics import calibration_summary, negative_log_likelihood, reliability_diagram
-from pyro_local.diagnostics.calibration import brier_score, expected_calibration_error, gaussian_nll
+from pyro_local.diagnostics import calibration_summary
+from pyro_local.diagnostics.calibration import (
+    brier_score,
+    expected_calibration_error,
+    gaussian_nll,
+    negative_log_likelihood,
+    reliability_diagram,
+)
 
 PROBS = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.25, 0.25, 0.5], [0.9, 0.05, 0.05]],
                      dtype=torch.float64)
