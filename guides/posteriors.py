@@ -59,8 +59,11 @@ def structures(structure):
 
 
 class InitScales(NamedTuple):
-    """How a weight posterior starts, relative to the weight's unit ``u`` (see the
-    module docstring).
+    """How a weight posterior starts, relative to the weight's unit ``u``: the scale of a
+    well-initialised weight, ``1/sqrt(n)`` for a layer of ``n`` rows in the standard
+    parametrization, 1 in the paper's fan-in-scaled one (the Bayesian layers give it).
+    The default is PyTorch's initialisation of the means, every weight's standard
+    deviation ``u / 10``; :data:`PAPER_INIT` is Louizos & Welling 2016's.
 
     Row standard deviations start at ``row * u`` (the bias row's at ``bias_row * u``)
     and column standard deviations at ``column``, so every weight's posterior standard
@@ -110,7 +113,10 @@ class InitScales(NamedTuple):
 
 #: The default: PyTorch's initialisation of the means, every weight's std ``u / 10``.
 DEFAULT_INIT = InitScales()
-#: Louizos & Welling 2016's initialisation (see the module docstring).
+#: Louizos & Welling 2016's initialisation (official code): means ``N(0, 4 / (n + p)) u^2``
+#: (the bias row 0), row and column standard deviations ``u`` and 1 (log-jittered by
+#: 0.01), the bias row's ``exp(-4) u``: with the paper's prior the posterior starts at
+#: the prior's variances.
 PAPER_INIT = InitScales(row=1.0, column=1.0, bias_row=math.exp(-4.0), loc="paper")
 
 

@@ -58,11 +58,18 @@ def _write_pages(app):
         lines = [title, "=" * len(title), "", f".. automodule:: {package}", ""]
         for name in module.__all__:
             kind, doc = describe(package, name)
-            lines.append(f".. auto{kind}:: {package}.{name}")
+            if kind == "data":
+                # autodoc would show the docstring of the value's type (str, a tuple):
+                # a constant is documented by the ``#:`` comment where it is assigned.
+                value = getattr(module, name)
+                lines += [f".. py:data:: {name}", f"   :module: {package}"]
+                if isinstance(value, (str, int, float)):
+                    lines.append(f"   :value: {value!r}")
+                lines += [""] + [f"   {line}" for line in doc.splitlines()]
+            else:
+                lines.append(f".. auto{kind}:: {package}.{name}")
             if kind == "class":
                 lines += ["   :members:", "   :show-inheritance:"]
-            if kind == "data":
-                lines += ["   :no-value:", ""] + [f"   {line}" for line in doc.splitlines()]
             lines.append("")
         page = out / f"{package.rsplit('.', 1)[1]}.rst"
         text = "\n".join(lines)

@@ -16,7 +16,7 @@ Typical use::
     D.write_report("report.html", D.build_report(idata))
 """
 
-from .calibration import CalibrationSummary, ReliabilityDiagram, calibration_summary
+from .calibration import CalibrationSummary, calibration_summary
 from .classification import classifier_metrics, ood_images
 from .convergence import LayerConvergence, convergence
 from .draws import Draws, collect_draws
@@ -36,7 +36,6 @@ __all__ = [
     "LayerActivity",
     "LayerConvergence",
     "PSISResult",
-    "ReliabilityDiagram",
     "Section",
     "VSBCResult",
     "VariationalKhat",

@@ -217,7 +217,16 @@ def calibration_gap(diagram):
 
 
 class CalibrationSummary(NamedTuple):
-    """Classification metrics of one set of predictions (all averages over points)."""
+    """Classification metrics of one set of predictions (all averages over points).
+
+    :ivar float accuracy: share of points whose most probable class is the label.
+    :ivar float nll: negative log predictive probability of the label.
+    :ivar float brier: Brier score.
+    :ivar float ece: expected calibration error over the diagram's bins.
+    :ivar diagram: the reliability diagram (equal-width confidence bins): ``edges``
+        ``(B + 1,)``, and per bin the mean ``confidence``, the ``accuracy`` and the
+        ``count`` of points, each ``(B,)``.
+    """
 
     accuracy: float
     nll: float
