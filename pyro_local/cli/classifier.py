@@ -25,7 +25,7 @@ def _held_out_draws(cfg: RunConfig, built, test, ood_points, progress=False):
     sets made from the first ``ood_points`` of them (flipped, and noise)."""
     from tqdm.auto import tqdm
 
-    from ..diagnostics import ood_images
+    from ..diagnostics.classification import ood_images
 
     images, _ = test
     ood = ood_images(images[:ood_points], seed=cfg.seed)

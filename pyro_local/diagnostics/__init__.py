@@ -17,7 +17,7 @@ Typical use::
 """
 
 from .calibration import CalibrationSummary, calibration_summary
-from .classification import classifier_metrics, ood_images
+from .classification import classifier_metrics
 from .convergence import LayerConvergence, convergence
 from .draws import Draws, collect_draws
 from .held_out import add_held_out
@@ -25,14 +25,13 @@ from .inference_data import concat_fits, load_netcdf, save_netcdf, to_inference_
 from .latent_activity import LayerActivity, latent_activity
 from .loo import variational_loo
 from .provenance import provenance
-from .psis import KhatReading, PSISResult, VariationalKhat, variational_khat
+from .psis import PSISResult, VariationalKhat, variational_khat
 from .report import Section, build_report, figure_html, render_page, table_html, write_report
 from .vsbc import VSBCResult, vsbc
 
 __all__ = [
     "CalibrationSummary",
     "Draws",
-    "KhatReading",
     "LayerActivity",
     "LayerConvergence",
     "PSISResult",
@@ -49,7 +48,6 @@ __all__ = [
     "figure_html",
     "latent_activity",
     "load_netcdf",
-    "ood_images",
     "provenance",
     "render_page",
     "save_netcdf",
