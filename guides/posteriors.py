@@ -28,6 +28,7 @@ import torch
 from pyro.nn import PyroModule, PyroParam
 from torch.distributions import constraints
 
+from pyro_local._checks import check_int
 from pyro_local.distributions import DenseFactor, DiagonalFactor, LowRankFactor, MatrixNormal
 from pyro_local.nn.deferred import WEIGHT_SCALE
 
@@ -172,8 +173,7 @@ class _FactorParams(PyroModule):
         if structure is Structure.DIAGONAL:
             self.scale = PyroParam(stddev, constraints.positive)
         elif structure is Structure.LOW_RANK:
-            if not isinstance(rank, int) or rank < 1:
-                raise ValueError(f"rank: expected a positive int, got {rank!r}")
+            check_int(rank, "rank")
             factor = factor_scale * stddev.unsqueeze(-1) * torch.randn(stddev.shape[0], rank)
             self.cov_factor = torch.nn.Parameter(factor)
             self.cov_diag = PyroParam(stddev.pow(2), constraints.positive)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .._checks import is_int
 from .errors import UsageError
 from .run_dir import RunDir
 
@@ -79,7 +80,7 @@ class RunConfig:
                     "checkpoint_every")
         for name in positive:
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_int(value):
                 raise UsageError(f"{flag(name)}: expected a positive integer, got {value!r}")
         check_report_draws(self.report_draws, "--report-draws")
         if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(
@@ -100,7 +101,7 @@ class RunConfig:
             if widths is None and name == "hidden":  # the model's own widths
                 continue
             if not isinstance(widths, list) or not widths or not all(
-                isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths
+                is_int(w) for w in widths
             ):
                 raise UsageError(f"{flag(name)}: expected positive integers, got {widths!r}")
         if not isinstance(self.options, dict) or not all(isinstance(k, str) for k in self.options):

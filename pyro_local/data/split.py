@@ -4,6 +4,8 @@ import math
 
 import torch
 
+from pyro_local._checks import check_int
+
 __all__ = ["stratified_split", "train_val_split"]
 
 
@@ -33,8 +35,7 @@ def stratified_split(labels, val_fraction, seed=0):
         raise TypeError(f"val_fraction: expected a float in (0, 1), got {val_fraction!r}")
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction: expected a float in (0, 1), got {val_fraction}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    check_int(seed, "seed", None)
 
     cpu_labels = labels.cpu().long()
     n = cpu_labels.shape[0]

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import torch
 
+from .._checks import check_int
+
 __all__ = ["CalibrationGap", "CalibrationSummary", "ReliabilityDiagram", "brier_score",
            "calibration_gap", "calibration_summary", "expected_calibration_error",
            "gaussian_nll", "negative_log_likelihood"]
@@ -141,8 +143,7 @@ def reliability_diagram(probs, labels, num_bins=15):
     """
     probs = check_probs(probs)
     labels = _check_labels(labels, probs)
-    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
-        raise ValueError(f"num_bins: expected a positive int, got {num_bins!r}")
+    check_int(num_bins, "num_bins")
     confidence, prediction = probs.double().reshape(-1, probs.shape[-1]).max(-1)
     correct = (prediction == labels.reshape(-1)).double()
     edges = torch.linspace(0, 1, num_bins + 1, dtype=torch.float64)
