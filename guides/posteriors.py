@@ -28,7 +28,7 @@ import torch
 from pyro.nn import PyroModule, PyroParam
 from torch.distributions import constraints
 
-from pyro_local._checks import check_int
+from pyro_local._checks import check_enum, check_int
 from pyro_local.distributions import DenseFactor, DiagonalFactor, LowRankFactor, MatrixNormal
 from pyro_local.nn.deferred import WEIGHT_SCALE
 
@@ -51,12 +51,7 @@ def structures(structure):
         raise ValueError(
             f"structure: expected one structure or a (row, column) pair, got {structure!r}"
         )
-    try:
-        return tuple(Structure(s) for s in pair)
-    except ValueError:
-        raise ValueError(
-            f"structure: expected values in {[s.value for s in Structure]}, got {structure!r}"
-        ) from None
+    return tuple(check_enum(Structure, s, "structure") for s in pair)
 
 
 class InitScales(NamedTuple):

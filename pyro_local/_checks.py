@@ -4,7 +4,7 @@ This module imports nothing of pyro-local, so that any layer (distributions, dat
 may import it without creating a cycle.
 """
 
-__all__ = ["check_int", "is_int"]
+__all__ = ["check_enum", "check_int", "is_int"]
 
 
 def is_int(value, minimum=1):
@@ -35,3 +35,21 @@ def check_int(value, name, minimum=1):
     if not is_int(value, minimum):
         raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
     return value
+
+
+def check_enum(enum_type, value, name):
+    """The member of ``enum_type`` that ``value`` is or whose value it equals.
+
+    :param type enum_type: an :class:`enum.Enum` subclass (a ``str`` enum accepts its
+        strings).
+    :param value: the argument to convert.
+    :param str name: the argument's name, as the error message shows it.
+    :raises ValueError: ``"{name}: expected 'a' or 'b', got {value}"`` (``one of 'a',
+        'b', 'c'`` for more choices) for any other value.
+    """
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = [repr(member.value) for member in enum_type]
+        expected = " or ".join(choices) if len(choices) == 2 else "one of " + ", ".join(choices)
+        raise ValueError(f"{name}: expected {expected}, got {value!r}") from None

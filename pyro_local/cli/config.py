@@ -19,6 +19,10 @@ __all__ = ["RunConfig", "RunDir", "UsageError", "flag", "resolve_device", "show"
 #: The largest seed: NumPy's generators take seeds below 2**32.
 MAX_SEED = 2**32 - 1
 
+#: Inputs per forward pass when evaluating or reporting a model: bounds memory, and is
+#: one step of the progress bar.
+EVAL_BATCH = 500
+
 #: Fields every model uses: the engine's and the training loop's.
 ENGINE_FIELDS = ("epochs", "batch_size", "lr", "mode", "device", "seed", "checkpoint_every")
 

@@ -11,6 +11,7 @@ from enum import Enum
 import numpy as np
 import torch
 
+from pyro_local._checks import check_enum
 from pyro_local.data.catalog import DatasetInfo, Split, get_info
 from pyro_local.data.errors import CorruptDatasetError
 from pyro_local.data.idx import read_idx
@@ -35,14 +36,6 @@ class Normalization(str, Enum):
     RAW = "raw"
     UNIT = "unit"
     STANDARDIZE = "standardize"
-
-    @classmethod
-    def parse(cls, value):
-        try:
-            return cls(value)
-        except ValueError:
-            expected = ", ".join(repr(n.value) for n in cls)
-            raise ValueError(f"normalize: expected one of {expected}, got {value!r}") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,8 +230,8 @@ def load(
         print(train.class_names[train.labels[0]])
     """
     info = get_info(name)
-    split = Split.parse(split)
-    normalization = Normalization.parse(normalize)
+    split = check_enum(Split, split, "split")
+    normalization = check_enum(Normalization, normalize, "normalize")
     dtype = _resolve_dtype(dtype, normalization)
     device = torch.device("cpu") if device is None else torch.device(device)
     if not isinstance(flatten, bool):
