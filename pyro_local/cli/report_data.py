@@ -37,6 +37,7 @@ def fit_data(job, draws: int, points: int, seed: int, progress: bool = True):
     import arviz as az
 
     from .. import diagnostics as diag
+    from ..diagnostics.inference_data import history_dataset
 
     history = job.svi.history
     post = job.posterior
@@ -53,7 +54,7 @@ def fit_data(job, draws: int, points: int, seed: int, progress: bool = True):
         # point estimate: nothing to judge by importance sampling, as for local-smallconv.
         if idata.sample_stats.attrs.get("latent_dimension", 1) > 0:
             return idata
-    return az.InferenceData(optimization_history=diag.history_dataset(history))
+    return az.InferenceData(optimization_history=history_dataset(history))
 
 
 def test_subset(test: tuple, points: int) -> tuple:
