@@ -4,7 +4,7 @@ PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test test-fast lint bench
+.PHONY: install demo test test-fast lint bench docs
 
 install:
 	$(PIP) install -q "$(TORCH)"
@@ -19,6 +19,11 @@ test: install
 
 test-fast: install
 	$(PYTHON) -m pytest -q -m "not slow"
+
+# The API reference; -n -W: a broken cross-reference (or any warning) fails the build;
+# -E rereads every page, so that a cached page cannot hide its warnings.
+docs: install
+	$(PYTHON) -m sphinx -E -W --keep-going -n -b html docs/api build/docs
 
 lint:
 	$(PYTHON) -m ruff check .

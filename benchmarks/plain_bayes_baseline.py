@@ -28,6 +28,8 @@ from torch import nn
 
 from pyro_local import diagnostics as D
 from pyro_local.data import load
+from pyro_local.diagnostics.calibration import negative_log_likelihood
+from pyro_local.diagnostics.classification import ood_images
 
 
 class Layer(nn.Module):
@@ -223,14 +225,14 @@ def main():
             point = {
                 "epoch": epoch + 1,
                 "accuracy": float((probs.argmax(-1) == test.labels[:2000]).double().mean()),
-                "nll": float(D.negative_log_likelihood(probs, test.labels[:2000])),
+                "nll": float(negative_log_likelihood(probs, test.labels[:2000])),
             }
             curve.append(point)
             print(
                 f"  test[:2000]: accuracy {point['accuracy']:.4f}, NLL {point['nll']:.4f}",
                 flush=True,
             )
-    ood = D.ood_images(test.images[:2000], seed=args.seed)
+    ood = ood_images(test.images[:2000], seed=args.seed)
     with averaged():
         metrics = D.classifier_metrics(
             draws(net, test.images, args.num_samples, bayes),

@@ -42,6 +42,8 @@ from tqdm import tqdm
 
 from pyro_local import diagnostics as D
 from pyro_local.data import TensorLoader, load
+from pyro_local.diagnostics.calibration import negative_log_likelihood
+from pyro_local.diagnostics.classification import ood_images
 from pyro_local.guides import (
     PAPER_INIT,
     AutoMatrixNormal,
@@ -295,7 +297,7 @@ def main(argv=None):
             point = {
                 "epoch": epoch + 1,
                 "accuracy": float((probs.argmax(-1) == y_test[:2000]).double().mean()),
-                "nll": float(D.negative_log_likelihood(probs, y_test[:2000])),
+                "nll": float(negative_log_likelihood(probs, y_test[:2000])),
             }
             curve.append(point)
             print(
@@ -304,7 +306,7 @@ def main(argv=None):
             )
 
     start = time.perf_counter()
-    ood = D.ood_images(x_test[: args.ood_size], seed=args.seed)
+    ood = ood_images(x_test[: args.ood_size], seed=args.seed)
     with ema.swapped() if ema is not None else contextlib.nullcontext():
         metrics = evaluate(model, guide, args, x_test, y_test, ood)
     if ema is not None:  # the last iterate, for what the average buys

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from pyro_local.cli.hierarchy import layer_elbos
 from pyro_local.data import TensorLoader, binarize_dynamic, binarize_static, load
-from pyro_local.diagnostics.latent_activity import latent_activity
+from pyro_local.diagnostics import latent_activity
 from pyro_local.guides import (
     GaussianEncoderGuide,
     MeanFieldRectifiedGuide,

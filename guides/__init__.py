@@ -10,40 +10,21 @@
 """
 
 from .auto_rectified import AutoRectifiedNormal
-from .bottom_up import BottomUpEncoder, BottomUpGuide
 from .gaussian_encoder import GaussianEncoderGuide
 from .mean_field_rectified import MeanFieldRectifiedGuide
-from .posteriors import (
-    DEFAULT_INIT,
-    PAPER_INIT,
-    InitScales,
-    MatrixNormalPosterior,
-    MeanFieldPosterior,
-    NormalPosterior,
-    Structure,
-    init_to_pytorch,
-)
-from .structured_rectified import StructuredRectifiedGuide, precision_weighted
-from .weight_guides import AutoMatrixNormal, AutoMeanFieldNormal, AutoWeightGuide, is_weight_site
+from .posteriors import PAPER_INIT, InitScales, init_to_pytorch
+from .structured_rectified import StructuredRectifiedGuide
+from .weight_guides import AutoMatrixNormal, AutoMeanFieldNormal, AutoWeightGuide
 
 __all__ = [
-    "AutoMatrixNormal",
-    "AutoRectifiedNormal",
-    "AutoMeanFieldNormal",
-    "AutoWeightGuide",
-    "BottomUpEncoder",
-    "BottomUpGuide",
-    "GaussianEncoderGuide",
-    "DEFAULT_INIT",
-    "InitScales",
     "PAPER_INIT",
-    "MatrixNormalPosterior",
-    "MeanFieldPosterior",
+    "AutoMatrixNormal",
+    "AutoMeanFieldNormal",
+    "AutoRectifiedNormal",
+    "AutoWeightGuide",
+    "GaussianEncoderGuide",
+    "InitScales",
     "MeanFieldRectifiedGuide",
-    "NormalPosterior",
     "StructuredRectifiedGuide",
-    "Structure",
     "init_to_pytorch",
-    "is_weight_site",
-    "precision_weighted",
 ]

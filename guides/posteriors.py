@@ -28,6 +28,7 @@ import torch
 from pyro.nn import PyroModule, PyroParam
 from torch.distributions import constraints
 
+from pyro_local._checks import check_enum, check_int
 from pyro_local.distributions import DenseFactor, DiagonalFactor, LowRankFactor, MatrixNormal
 from pyro_local.nn.deferred import WEIGHT_SCALE
 
@@ -50,17 +51,15 @@ def structures(structure):
         raise ValueError(
             f"structure: expected one structure or a (row, column) pair, got {structure!r}"
         )
-    try:
-        return tuple(Structure(s) for s in pair)
-    except ValueError:
-        raise ValueError(
-            f"structure: expected values in {[s.value for s in Structure]}, got {structure!r}"
-        ) from None
+    return tuple(check_enum(Structure, s, "structure") for s in pair)
 
 
 class InitScales(NamedTuple):
-    """How a weight posterior starts, relative to the weight's unit ``u`` (see the
-    module docstring).
+    """How a weight posterior starts, relative to the weight's unit ``u``: the scale of a
+    well-initialised weight, ``1/sqrt(n)`` for a layer of ``n`` rows in the standard
+    parametrization, 1 in the paper's fan-in-scaled one (the Bayesian layers give it).
+    The default is PyTorch's initialisation of the means, every weight's standard
+    deviation ``u / 10``; :data:`PAPER_INIT` is Louizos & Welling 2016's.
 
     Row standard deviations start at ``row * u`` (the bias row's at ``bias_row * u``)
     and column standard deviations at ``column``, so every weight's posterior standard
@@ -110,7 +109,10 @@ class InitScales(NamedTuple):
 
 #: The default: PyTorch's initialisation of the means, every weight's std ``u / 10``.
 DEFAULT_INIT = InitScales()
-#: Louizos & Welling 2016's initialisation (see the module docstring).
+#: Louizos & Welling 2016's initialisation (official code): means ``N(0, 4 / (n + p)) u^2``
+#: (the bias row 0), row and column standard deviations ``u`` and 1 (log-jittered by
+#: 0.01), the bias row's ``exp(-4) u``: with the paper's prior the posterior starts at
+#: the prior's variances.
 PAPER_INIT = InitScales(row=1.0, column=1.0, bias_row=math.exp(-4.0), loc="paper")
 
 
@@ -129,7 +131,7 @@ def init_to_pytorch(site=None):
     """A Pyro init strategy for any autoguide (``AutoDelta``, ``AutoNormal``): weight
     sites of :class:`~pyro_local.nn.BayesLinear` and
     :class:`~pyro_local.nn.BayesConv2d` start as PyTorch initialises ``nn.Linear`` and
-    ``nn.Conv2d`` (``U(-u, u)``, the mean of :data:`DEFAULT_INIT`), other sites at
+    ``nn.Conv2d`` (``U(-u, u)``, the mean of the default :class:`InitScales`), other sites at
     their prior median (Pyro's ``init_to_median``).
 
     :param dict site: a Pyro sample site.
@@ -166,8 +168,7 @@ class _FactorParams(PyroModule):
         if structure is Structure.DIAGONAL:
             self.scale = PyroParam(stddev, constraints.positive)
         elif structure is Structure.LOW_RANK:
-            if not isinstance(rank, int) or rank < 1:
-                raise ValueError(f"rank: expected a positive int, got {rank!r}")
+            check_int(rank, "rank")
             factor = factor_scale * stddev.unsqueeze(-1) * torch.randn(stddev.shape[0], rank)
             self.cov_factor = torch.nn.Parameter(factor)
             self.cov_diag = PyroParam(stddev.pow(2), constraints.positive)

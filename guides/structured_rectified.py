@@ -29,7 +29,7 @@ class StructuredRectifiedGuide(BottomUpGuide):
     """
     A variational posterior for :class:`~pyro_local.models.RectifiedHierarchy` that
     keeps the model's dependencies: a deterministic bottom-up pass over ``x``
-    (:class:`BottomUpEncoder`), then sampling from the top layer down, in the
+    (its ``encoder``), then sampling from the top layer down, in the
     generative order, with every conditional a rectified Gaussian::
 
         q(z_l | z_{l+1}, x) = RectifiedNormal(loc_q, scale_q)
@@ -53,8 +53,8 @@ class StructuredRectifiedGuide(BottomUpGuide):
       the upper layers of a deep hierarchy stay in use when trained jointly.
     - Combining the underlying normals keeps ``q`` in the prior's family, rectified
       Gaussians with the same base measure (atom at zero plus Lebesgue measure), so
-      the closed-form KL of
-      :func:`~pyro_local.distributions.kl_rectified_normal` applies at every layer.
+      the closed-form KL of two rectified Gaussians (registered with
+      ``torch.distributions.kl_divergence``) applies at every layer.
     - ``scale_q <= min(scale_p, scale_e)``, and the combination is smooth in
       ``z_{l+1}``, so the KL conditional on the sampled layer above is continuous
       in the reparameterization noise and its pathwise gradient is unbiased.
@@ -74,8 +74,8 @@ class StructuredRectifiedGuide(BottomUpGuide):
     :param hidden_dims: widths of the bottom-up pass, from the data up (default the
         model's ``hidden_dims``).
     :param activation: activation module class of the bottom-up pass.
-    :param bool batch_norm: batch-normalise the bottom-up pass (default ``True``; see
-        :class:`BottomUpEncoder` for training and evaluation modes).
+    :param bool batch_norm: batch-normalise the bottom-up pass (default ``True``; the
+        encoder follows the guide's ``train()`` and ``eval()`` modes).
     :param float min_scale: lower bound on the encoder factors' scales.
     """
 

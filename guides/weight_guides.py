@@ -60,7 +60,7 @@ class AutoWeightGuide(AutoGuide):
     (:class:`~pyro_local.infer.LocalSVI`).
 
     By default every weight posterior starts at PyTorch's initialisation of the layer
-    with a little noise (:data:`~pyro_local.guides.posteriors.DEFAULT_INIT`), relative
+    with a little noise (the default :class:`~pyro_local.guides.InitScales`), relative
     to the weight's unit that the layers give (``infer["weight_scale"]``, 1 for other
     sites); ``init_scales=PAPER_INIT`` is Louizos & Welling's.
 
@@ -199,7 +199,7 @@ class AutoMatrixNormal(AutoWeightGuide):
             svi.step(x, y)
 
     :param callable model: a Pyro model.
-    :param structure: the :class:`~pyro_local.guides.posteriors.Structure` of ``U`` and
+    :param structure: the structure of ``U`` and
         ``V`` (``"diagonal"``, ``"low_rank"``, ``"dense"``), or a ``(row, column)`` pair.
     :param int rank: rank of low-rank factors.
     :param kwargs: see :class:`AutoWeightGuide`.

@@ -54,7 +54,7 @@ class RectifiedHierarchy(PyroModule):
     There is no batch normalisation in the generative path: in training mode it would
     make ``p(x)`` of one image depend on the other images of its batch, so the model
     trained would not be the model evaluated. The guides normalise their bottom-up
-    pass instead (see :class:`pyro_local.guides.BottomUpEncoder`).
+    pass instead (see :class:`~pyro_local.guides.StructuredRectifiedGuide`).
 
     The model broadcasts over leading sample dimensions: run it inside a plate at
     ``dim=-2`` (or lower) to draw several particles per image, as

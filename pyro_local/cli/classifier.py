@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import torch
 
-from .config import RunConfig
+from .config import EVAL_BATCH, RunConfig
 
-#: Inputs per call of a classifier's ``predict`` in the report (one progress step each).
-CHUNK = 500
+#: Test images that ``evaluate``'s two out-of-distribution sets are made from.
+OOD_POINTS = 2000
 
 
 def _predict(built, x, num_samples, bar=None):
-    """``built.predict`` in chunks of :data:`CHUNK` inputs, advancing ``bar``."""
+    """``built.predict`` in chunks of :data:`~pyro_local.cli.config.EVAL_BATCH` inputs,
+    advancing ``bar``."""
     out = []
-    for start in range(0, len(x), CHUNK):
-        out.append(built.predict(x[start : start + CHUNK], num_samples))
+    for start in range(0, len(x), EVAL_BATCH):
+        out.append(built.predict(x[start : start + EVAL_BATCH], num_samples))
         if bar is not None:
-            bar.update(min(CHUNK, len(x) - start))
+            bar.update(min(EVAL_BATCH, len(x) - start))
     return torch.cat(out, 1)
 
 
@@ -25,7 +26,7 @@ def _held_out_draws(cfg: RunConfig, built, test, ood_points, progress=False):
     sets made from the first ``ood_points`` of them (flipped, and noise)."""
     from tqdm.auto import tqdm
 
-    from ..diagnostics import ood_images
+    from ..diagnostics.classification import ood_images
 
     images, _ = test
     ood = ood_images(images[:ood_points], seed=cfg.seed)
@@ -41,7 +42,7 @@ def classifier_hooks(cfg: RunConfig, built):
     """
     ``(evaluate, report)`` of a built-in classifier (see
     :class:`~pyro_local.cli.jobs.Job`). ``evaluate(test)``: accuracy, NLL, ECE, Brier
-    and OOD AUROC on the test set (OOD sets from its first 2000 images).
+    and OOD AUROC on the test set (OOD sets from its first :data:`OOD_POINTS` images).
     ``report(idata, test, sizes, progress)``: the same metrics, and the held-out
     predictions stored as ``idata``'s ``held_out`` group (calibration, per-class
     checks and OOD detection in the report; OOD sets from half as many images).
@@ -49,7 +50,7 @@ def classifier_hooks(cfg: RunConfig, built):
     from ..diagnostics import add_held_out, classifier_metrics
 
     def evaluate(test):
-        draws, ood_draws = _held_out_draws(cfg, built, test, 2000)
+        draws, ood_draws = _held_out_draws(cfg, built, test, OOD_POINTS)
         return classifier_metrics(draws, test[1], ood_draws)
 
     def report(idata, test, sizes, progress):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .._checks import is_int
 from .errors import UsageError
 
 __all__ = ["RunConfig", "UsageError", "flag", "resolve_device", "show"]
@@ -16,6 +17,10 @@ __all__ = ["RunConfig", "UsageError", "flag", "resolve_device", "show"]
 
 #: The largest seed: NumPy's generators take seeds below 2**32.
 MAX_SEED = 2**32 - 1
+
+#: Inputs per forward pass when evaluating or reporting a model: bounds memory, and is
+#: one step of the progress bar.
+EVAL_BATCH = 500
 
 #: Fields every model uses: the engine's and the training loop's.
 ENGINE_FIELDS = ("epochs", "batch_size", "lr", "mode", "device", "seed", "checkpoint_every")
@@ -49,7 +54,7 @@ class RunConfig:
     rebuild the same model, and a checkpoint of another run is recognised.
 
     ``recipe`` is a model of the library (``pyro-local models``) or a factory,
-    ``package.module:function`` (see :mod:`pyro_local.cli.model_spec`); ``options``
+    ``package.module:function`` (see :class:`~pyro_local.cli.ModelSpec`); ``options``
     are extra keyword arguments for a factory. A model reads only the fields it
     uses; ``train`` refuses flags it does not use.
     """
@@ -78,7 +83,7 @@ class RunConfig:
                     "checkpoint_every")
         for name in positive:
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_int(value):
                 raise UsageError(f"{flag(name)}: expected a positive integer, got {value!r}")
         check_report_draws(self.report_draws, "--report-draws")
         if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(
@@ -99,13 +104,13 @@ class RunConfig:
             if widths is None and name == "hidden":  # the model's own widths
                 continue
             if not isinstance(widths, list) or not widths or not all(
-                isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths
+                is_int(w) for w in widths
             ):
                 raise UsageError(f"{flag(name)}: expected positive integers, got {widths!r}")
         if not isinstance(self.options, dict) or not all(isinstance(k, str) for k in self.options):
             raise UsageError(f"--option: expected NAME=VALUE pairs, got {self.options!r}")
         if ":" not in self.recipe:  # a factory reads its data itself
-            from ..data import DATASETS
+            from ..data.catalog import DATASETS
 
             if self.dataset not in DATASETS:
                 raise UsageError(f"--data: expected one of {sorted(DATASETS)}, "

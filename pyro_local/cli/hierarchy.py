@@ -6,12 +6,13 @@ import math
 
 import torch
 
+from .config import EVAL_BATCH
 from .model_spec import ModelSpec
 
 GUIDES = ("structured", "mean-field")
 
 
-def layer_elbos(model, guide, x: torch.Tensor, batch_size: int = 500) -> dict[str, float]:
+def layer_elbos(model, guide, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> dict[str, float]:
     """
     Each layer's ELBO term per image, averaged over ``x`` (closed-form KLs, one draw
     per image): ``"x"`` the expected log-likelihood, ``"z<l>"`` minus the KL of latent
@@ -47,7 +48,7 @@ def hierarchy_metrics(model, guide, x: torch.Tensor, num_samples: int,
         log_lik.append(est.log_likelihood)
         ess.append(est.ess)
     log_lik = torch.cat(log_lik).double()
-    batches = [(x[i : i + 500],) for i in range(0, len(x), 500)]
+    batches = [(x[i : i + EVAL_BATCH],) for i in range(0, len(x), EVAL_BATCH)]
     activity = latent_activity(guide, batches, sites=model.latent_names,
                                num_samples=activity_samples)
     return {

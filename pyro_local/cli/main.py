@@ -262,7 +262,8 @@ def _sigterm_as_interrupt():
 
 def not_found_line(e) -> str:
     """A missing dataset in one line, with what to do on the command line."""
-    from ..data import DATASETS, ENV_VAR
+    from ..data.catalog import DATASETS
+    from ..data.locate import ENV_VAR
 
     places = "; ".join(
         f"{p.folder} (" + ("missing " + ", ".join(p.missing) if p.folder.is_dir()

@@ -12,11 +12,12 @@ beside the report, written atomically.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import torch
 
-from ..infer.checkpoint import TEMPORARY_SUFFIX
+from ..infer.checkpoint import TEMPORARY_SUFFIX, atomic_write
 
 __all__ = ["TEST_POINTS", "fit_data", "save_idata", "test_subset"]
 
@@ -36,6 +37,7 @@ def fit_data(job, draws: int, points: int, seed: int, progress: bool = True):
     import arviz as az
 
     from .. import diagnostics as diag
+    from ..diagnostics.inference_data import history_dataset
 
     history = job.svi.history
     post = job.posterior
@@ -52,7 +54,7 @@ def fit_data(job, draws: int, points: int, seed: int, progress: bool = True):
         # point estimate: nothing to judge by importance sampling, as for local-smallconv.
         if idata.sample_stats.attrs.get("latent_dimension", 1) > 0:
             return idata
-    return az.InferenceData(optimization_history=diag.history_dataset(history))
+    return az.InferenceData(optimization_history=history_dataset(history))
 
 
 def test_subset(test: tuple, points: int) -> tuple:
@@ -61,21 +63,18 @@ def test_subset(test: tuple, points: int) -> tuple:
 
 
 def save_idata(idata, path) -> Path:
-    """Writes ``idata`` as netCDF to ``path`` atomically (a temporary file beside it,
-    renamed over it), so an interrupted report never leaves half a file."""
+    """Writes ``idata`` as netCDF to ``path`` atomically (with the checkpoints' one atomic
+    write), so an interrupted report never leaves half a file."""
     from .. import diagnostics as diag
 
     path = Path(path)
-    # Named as the checkpoint's temporaries are, so `train` removes one a kill left.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
+    # netCDF is written to a path, not a stream: a scratch file beside the target
+    # (named as the checkpoint's temporaries are, so `train` removes one a kill left)
+    # is then copied in by the atomic write.
+    scratch = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
     try:
-        diag.save_netcdf(idata, tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        diag.save_netcdf(idata, scratch)
+        with open(scratch, "rb") as source:
+            return atomic_write(path, lambda f: shutil.copyfileobj(source, f))
     finally:
-        tmp.unlink(missing_ok=True)
-    return path
+        scratch.unlink(missing_ok=True)

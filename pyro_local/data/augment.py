@@ -9,6 +9,8 @@ the images' device; :class:`~pyro_local.data.TensorLoader` passes one seeded per
 import torch
 import torch.nn.functional as F
 
+from pyro_local._checks import check_int
+
 __all__ = ["RandomCropFlip", "crop", "hflip", "random_crop", "random_hflip", "sample_crop_offsets"]
 
 
@@ -22,11 +24,6 @@ def _check_images(images):
         )
 
 
-def _check_padding(padding):
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding: expected an int >= 0, got {padding!r}")
-
-
 def sample_crop_offsets(num, padding, generator=None, device=None):
     """
     Draws the top-left corner of each example's crop window in the padded image,
@@ -38,7 +35,7 @@ def sample_crop_offsets(num, padding, generator=None, device=None):
     :param device: where the offsets go.
     :returns: int64 tensor of shape (num, 2): row and column offsets.
     """
-    _check_padding(padding)
+    check_int(padding, "padding", 0)
     return torch.randint(
         0, 2 * padding + 1, (num, 2), generator=generator, device=device, dtype=torch.int64
     )
@@ -58,7 +55,7 @@ def crop(images, offsets, padding, fill=0.0):
     :returns: the cropped images, shape (N, C, H, W).
     """
     _check_images(images)
-    _check_padding(padding)
+    check_int(padding, "padding", 0)
     n, c, h, w = images.shape
     if offsets.shape != (n, 2) or offsets.dtype != torch.int64:
         raise ValueError(
@@ -150,11 +147,12 @@ class RandomCropFlip:
 
     :param int padding: the crop padding on each side.
     :param float flip_prob: the probability of a flip.
-    :param float fill: the padding value (see :func:`crop`).
+    :param float fill: the padding value: 0 is black for [0, 1] or raw images; for
+        standardised images black is ``-mean / std``.
     """
 
     def __init__(self, padding=4, flip_prob=0.5, fill=0.0):
-        _check_padding(padding)
+        check_int(padding, "padding", 0)
         if isinstance(flip_prob, bool) or not isinstance(flip_prob, (int, float)):
             raise ValueError(f"flip_prob: expected a probability in [0, 1], got {flip_prob!r}")
         if not 0.0 <= flip_prob <= 1.0:

@@ -18,6 +18,8 @@ raw uint8 in [0, 255] (read as ``x / 255``), of any shape, and returns a float t
 
 import torch
 
+from pyro_local._checks import check_int
+
 __all__ = ["binarize_dynamic", "binarize_static", "binarize_threshold"]
 
 
@@ -66,8 +68,7 @@ def binarize_static(images, seed, dtype=None):
         x = binarize_static(test.images, seed=0)
         assert torch.equal(x, binarize_static(test.images, seed=0))
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    check_int(seed, "seed", None)
     probs = _probabilities(images, dtype)  # validates, and fixes the result's dtype
     exact = images.cpu().double()
     if images.dtype == torch.uint8:

@@ -26,19 +26,6 @@ class Split(str, Enum):
     TRAIN = "train"
     TEST = "test"
 
-    @classmethod
-    def parse(cls, value):
-        """
-        :param value: a :class:`Split` or its string value.
-        :returns: the :class:`Split`.
-        :raises ValueError: for any other value.
-        """
-        try:
-            return cls(value)
-        except ValueError:
-            expected = " or ".join(repr(s.value) for s in cls)
-            raise ValueError(f"split: expected {expected}, got {value!r}") from None
-
 
 # The IDX file names (without the optional .gz) of the images and labels of each split.
 IDX_FILE_NAMES = MappingProxyType(

@@ -17,8 +17,8 @@ class DatasetNotFoundError(FileNotFoundError):
     each place with the files missing there, and how to install the data.
 
     :param str message: the full, user-facing message.
-    :param tuple searched: the folders searched, in order, as
-        :class:`~pyro_local.data.locate.SearchedPlace` records.
+    :param tuple searched: the folders searched, in order, as ``SearchedPlace`` records
+        (``folder``, ``source``: why it was searched, ``missing``: the files not there).
     """
 
     def __init__(self, message, searched=()):

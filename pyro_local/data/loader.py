@@ -13,6 +13,8 @@ import math
 
 import torch
 
+from pyro_local._checks import check_int
+
 __all__ = ["TensorLoader", "derive_seed"]
 
 _MASK64 = (1 << 64) - 1
@@ -42,14 +44,6 @@ def derive_seed(*parts):
     for part in parts:
         state = _splitmix64(state ^ (part & _MASK64))
     return state >> 1
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return value
 
 
 class TensorLoader:
@@ -103,7 +97,7 @@ class TensorLoader:
                 raise ValueError(f"tensors[{i}]: expected first dimension {n}, got {t.shape[0]}")
             if t.device != device:
                 raise ValueError(f"tensors[{i}]: expected device {device}, got {t.device}")
-        self._batch_size = _check_int(batch_size, "batch_size", 1)
+        self._batch_size = check_int(batch_size, "batch_size", 1)
         if drop_last and n < batch_size:
             raise ValueError(
                 f"batch_size: expected at most {n} (the number of examples) with "
@@ -116,7 +110,7 @@ class TensorLoader:
         self._device = device
         self._shuffle = bool(shuffle)
         self._drop_last = bool(drop_last)
-        self._seed = _check_int(seed, "seed", 0)
+        self._seed = check_int(seed, "seed", 0)
         self._transform = transform
         self._epoch = 0
         self._batch = 0
@@ -146,7 +140,7 @@ class TensorLoader:
 
         :param int epoch: an epoch (counted from 0).
         """
-        self._epoch = _check_int(epoch, "epoch", 0)
+        self._epoch = check_int(epoch, "epoch", 0)
         self._batch = 0
 
     def epoch_order(self, epoch):
@@ -154,7 +148,7 @@ class TensorLoader:
         :param int epoch: an epoch.
         :returns: the permutation of the examples in that epoch, on the device.
         """
-        _check_int(epoch, "epoch", 0)
+        check_int(epoch, "epoch", 0)
         n = self._num_examples
         if not self._shuffle:
             return torch.arange(n, device=self._device)
@@ -213,9 +207,9 @@ class TensorLoader:
             raise ValueError(
                 f"state: expected the keys seed, epoch and batch, missing {sorted(missing)}"
             )
-        seed = _check_int(state["seed"], "state['seed']", 0)
-        epoch = _check_int(state["epoch"], "state['epoch']", 0)
-        batch = _check_int(state["batch"], "state['batch']", 0)
+        seed = check_int(state["seed"], "state['seed']", 0)
+        epoch = check_int(state["epoch"], "state['epoch']", 0)
+        batch = check_int(state["batch"], "state['batch']", 0)
         if batch > len(self):
             raise ValueError(f"state['batch']: expected at most {len(self)}, got {batch}")
         if batch:

@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyro_local._checks import check_enum
 from pyro_local.data.catalog import IDX_FILE_NAMES, Split, get_info
 from pyro_local.data.errors import DatasetNotFoundError
 
@@ -89,7 +90,7 @@ def find_idx_files(name, split, root=None):
         and how to get the data.
     """
     info = get_info(name)
-    split = Split.parse(split)
+    split = check_enum(Split, split, "split")
     bases = IDX_FILE_NAMES[split]
     searched = []
     for data_root, source in search_roots(root):

@@ -4,6 +4,8 @@ import math
 
 import torch
 
+from pyro_local._checks import check_int
+
 __all__ = ["stratified_split", "train_val_split"]
 
 
@@ -33,8 +35,7 @@ def stratified_split(labels, val_fraction, seed=0):
         raise TypeError(f"val_fraction: expected a float in (0, 1), got {val_fraction!r}")
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction: expected a float in (0, 1), got {val_fraction}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    check_int(seed, "seed", None)
 
     cpu_labels = labels.cpu().long()
     n = cpu_labels.shape[0]
@@ -57,7 +58,7 @@ def stratified_split(labels, val_fraction, seed=0):
 def train_val_split(data, val_fraction=0.1, seed=0):
     """
     Splits an :class:`~pyro_local.data.ImageData` into stratified training and
-    validation parts (see :func:`stratified_split`).
+    validation parts, each class split in the same proportion.
 
     :param ImageData data: usually a training split.
     :param float val_fraction: the share of each class for validation.

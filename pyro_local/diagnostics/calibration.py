@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import torch
 
+from .._checks import check_int
+
 __all__ = ["CalibrationGap", "CalibrationSummary", "ReliabilityDiagram", "brier_score",
            "calibration_gap", "calibration_summary", "expected_calibration_error",
            "gaussian_nll", "negative_log_likelihood"]
@@ -141,8 +143,7 @@ def reliability_diagram(probs, labels, num_bins=15):
     """
     probs = check_probs(probs)
     labels = _check_labels(labels, probs)
-    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
-        raise ValueError(f"num_bins: expected a positive int, got {num_bins!r}")
+    check_int(num_bins, "num_bins")
     confidence, prediction = probs.double().reshape(-1, probs.shape[-1]).max(-1)
     correct = (prediction == labels.reshape(-1)).double()
     edges = torch.linspace(0, 1, num_bins + 1, dtype=torch.float64)
@@ -217,7 +218,16 @@ def calibration_gap(diagram):
 
 
 class CalibrationSummary(NamedTuple):
-    """Classification metrics of one set of predictions (all averages over points)."""
+    """Classification metrics of one set of predictions (all averages over points).
+
+    :ivar float accuracy: share of points whose most probable class is the label.
+    :ivar float nll: negative log predictive probability of the label.
+    :ivar float brier: Brier score.
+    :ivar float ece: expected calibration error over the diagram's bins.
+    :ivar diagram: the reliability diagram (equal-width confidence bins): ``edges``
+        ``(B + 1,)``, and per bin the mean ``confidence``, the ``accuracy`` and the
+        ``count`` of points, each ``(B,)``.
+    """
 
     accuracy: float
     nll: float

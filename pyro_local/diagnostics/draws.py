@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import torch
 
+from .._checks import check_int
 from ..poutine import GLOBAL, guide_site_layers, site_layer
 from .site_summary import Moments, site_facts, subset_index
 from .traces import (
@@ -59,8 +60,8 @@ class Draws(NamedTuple):
         (``None`` where no plate names it).
     :ivar int num_samples: number of draws.
     :ivar int thin: the kept draws are the draws ``0, thin, 2 * thin, ...``.
-    :ivar dict facts: site name -> facts read from the model's distribution
-        (:func:`~pyro_local.diagnostics.site_summary.site_facts`).
+    :ivar dict facts: site name -> facts read from the model's distribution (its name
+        and, when the same for every element, its mean and standard deviation).
     :ivar dict latent_sizes: layer -> number of latent elements per draw.
     :ivar str device: the device the model ran on.
     """
@@ -128,13 +129,6 @@ def _check_names(names, available, what):
     if unknown:
         raise ValueError(f"{what}: expected names among {sorted(available)}, got {unknown}")
     return names
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
 
 
 class _Recorder:
@@ -332,12 +326,12 @@ def collect_draws(
             f"expected a callable model and guide, got {type(model).__name__} and "
             f"{type(guide).__name__}"
         )
-    _check_int(num_samples, "num_samples", 1)
-    _check_int(max_site_size, "max_site_size", 0)
-    _check_int(subset_size, "subset_size", 1)
-    _check_int(thin, "thin", 1)
+    check_int(num_samples, "num_samples", 1)
+    check_int(max_site_size, "max_site_size", 0)
+    check_int(subset_size, "subset_size", 1)
+    check_int(thin, "thin", 1)
     if chunk_size is not None:
-        _check_int(chunk_size, "chunk_size", 1)
+        check_int(chunk_size, "chunk_size", 1)
 
     probe = run_block(model, guide, args, kwargs)
     recorder = _Recorder(probe, sites, max_site_size, thin, obs_sites, subset_size)

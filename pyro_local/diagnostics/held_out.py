@@ -63,8 +63,20 @@ def held_out_dataset(draw_probs, labels, ood_draw_probs=None, name="test data"):
 
 
 def add_held_out(idata, draw_probs, labels, ood_draw_probs=None, name="test data"):
-    """Stores :func:`held_out_dataset` as ``idata``'s ``held_out`` group (replacing one
-    already there) and returns ``idata``."""
+    """Stores held-out predictions as ``idata``'s ``held_out`` group (replacing one
+    already there) and returns ``idata``: the predictive probabilities, the labels, the
+    predictive entropy and mutual information per input, the same for each
+    out-of-distribution set.
+
+    :param arviz.InferenceData idata: a fit, e.g. from :func:`to_inference_data`.
+    :param torch.Tensor draw_probs: ``(S, N, C)`` class probabilities per draw on the
+        test data.
+    :param torch.Tensor labels: ``(N,)`` true classes.
+    :param dict ood_draw_probs: name -> ``(S, M, C)`` probabilities on an
+        out-of-distribution set, or ``None``.
+    :param str name: what the test data is, for the report.
+    :rtype: arviz.InferenceData
+    """
     dataset = held_out_dataset(draw_probs, labels, ood_draw_probs, name)
     if GROUP in idata.groups():
         del idata[GROUP]

@@ -264,11 +264,14 @@ def to_inference_data(
 ):
     """Draws from a trained guide and exports one fit as an :class:`arviz.InferenceData`.
 
-    The keyword-only options are described in
-    :func:`~pyro_local.diagnostics.draws.collect_draws` (drawing) and
-    :func:`draws_to_inference_data` (layout); every other argument is passed to model
-    and guide, so the model must not take keyword arguments of the same names. Several
-    fits (e.g. from different seeds) become chains with :func:`concat_fits`.
+    The keyword-only options of drawing are those of
+    :func:`~pyro_local.diagnostics.draws.collect_draws`; those of the layout are
+    ``history`` (layer name -> loss per step), ``dims`` (site name -> names of its
+    dimensions, overriding plate names), ``coords`` (dimension name -> coordinate
+    values) and ``attrs`` (extra str, int or float attributes). Every other argument is
+    passed to model and guide, so the model must not take keyword arguments of the same
+    names. Several fits (e.g. from different seeds) become chains with
+    :func:`concat_fits`.
 
     :returns: the fit as one chain.
     :rtype: arviz.InferenceData

@@ -10,6 +10,8 @@ import torch
 from pyro import poutine
 from pyro.poutine.util import site_is_subsample
 
+from .._checks import check_int
+
 #: The plate that vectorizes the posterior samples.
 PARTICLES = "activity_particles"
 
@@ -99,8 +101,7 @@ def latent_activity(
     :param float threshold: the variance above which a unit counts as active.
     :returns: ``{site: LayerActivity}`` in the guide's site order.
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
+    check_int(num_samples, "num_samples")
     moments: dict[str, _Moments] = {}
     for batch in batches:
         args = batch if isinstance(batch, (tuple, list)) else (batch,)

@@ -3,7 +3,7 @@
 Two estimates, both returned as :class:`arviz.ELPDData` (so :func:`arviz.compare` reads
 them), told apart by their ``loo_method`` entry:
 
-**importance-corrected** (:data:`IMPORTANCE`). With draws theta_s ~ q instead of the
+**importance-corrected** (``"importance-corrected"``). With draws theta_s ~ q instead of the
 posterior, each leave-one-out posterior p(theta | x_{-i}) is reached from q by
 importance sampling with ratios
 
@@ -19,7 +19,7 @@ LOO of the exact posterior, and works only when q is close enough to it: the k-h
 full-data ratios p(x, theta) / q(theta) (``proposal_khat``) must be below ArviZ's
 threshold for the number of draws.
 
-**plug-in** (:data:`PLUG_IN`): :func:`arviz.loo` on the guide's draws taken as posterior
+**plug-in** (``"plug-in"``): :func:`arviz.loo` on the guide's draws taken as posterior
 draws. It estimates the LOO of the approximate posterior q itself (the predictive
 distribution a user of the fit actually gets), not of the exact posterior.
 
@@ -150,7 +150,7 @@ def loo_from_arrays(log_joint, log_q, log_lik, method="auto"):
     :param log_joint: ``(S,)`` log p(x, theta_s) of the whole data set.
     :param log_q: ``(S,)`` log q(theta_s).
     :param log_lik: ``(S, N)`` pointwise log p(x_i | theta_s).
-    :param str method: ``"auto"``, :data:`IMPORTANCE` or :data:`PLUG_IN`.
+    :param str method: ``"auto"``, ``"importance-corrected"`` or ``"plug-in"``.
     :rtype: arviz.ELPDData
     """
     import xarray as xr
@@ -176,7 +176,7 @@ def variational_loo(idata, chain=None, var_names=None, method="auto"):
     Every element of every selected ``log_likelihood`` variable counts as one point.
     The result is an :class:`arviz.ELPDData` with ArviZ's entries (``elpd_loo``,
     ``se``, ``p_loo``, ``loo_i``, ``pareto_k``, ``good_k``, ...) and these:
-    ``loo_method`` (:data:`IMPORTANCE` or :data:`PLUG_IN`), ``proposal_khat`` and
+    ``loo_method`` (``"importance-corrected"`` or ``"plug-in"``), ``proposal_khat`` and
     ``proposal_ess`` (PSIS of the guide itself), ``note`` (what the estimate is, in
     words) and, for the importance-corrected estimate, ``mcse`` (a bound on its Monte
     Carlo error) and ``mcse_i``.
@@ -185,7 +185,7 @@ def variational_loo(idata, chain=None, var_names=None, method="auto"):
     :param int chain: which fit; may be left out when there is only one.
     :param var_names: observed sites to use (default: all).
     :param str method: ``"auto"`` (importance-corrected unless degenerate, then plug-in),
-        :data:`IMPORTANCE` or :data:`PLUG_IN`.
+        ``"importance-corrected"`` or ``"plug-in"``.
     :rtype: arviz.ELPDData
 
     Example::

@@ -98,7 +98,9 @@ class PSISResult(NamedTuple):
     :ivar float khat: estimated Pareto shape; ``-inf`` when the largest ratios are tied
         (bounded ratios, e.g. constant up to rounding when q is exact), ``inf`` when no
         tail can be fitted because five or fewer draws carry the weight.
-    :ivar KhatReading reading: the reading of ``khat`` for ``num_draws`` draws.
+    :ivar reading: the reading of ``khat`` for ``num_draws`` draws: ``"good"``,
+        ``"usable"`` or ``"unreliable"`` (a string enum whose ``describe()`` says it in
+        words).
     :ivar float ess: effective sample size of the smoothed weights, 1 / sum(w^2).
     :ivar int num_draws: number of draws.
     :ivar str note: what was special about this case, or ``""``.
@@ -114,7 +116,7 @@ class PSISResult(NamedTuple):
 
     @property
     def threshold(self):
-        """The k-hat threshold for this many draws (:func:`khat_threshold`)."""
+        """The k-hat threshold for this many draws, ``min(1 - 1 / log10(S), 0.7)``."""
         return khat_threshold(self.num_draws)
 
     def __str__(self):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from ..distributions.util import unwrapped
+
 __all__ = ["Moments", "distribution_name", "site_facts", "subset_index"]
 
 
@@ -62,10 +64,9 @@ def subset_index(numel, size):
 
 
 def distribution_name(fn):
-    """The class name of a site's distribution, through ``Independent`` and masks."""
-    while hasattr(fn, "base_dist"):
-        fn = fn.base_dist
-    return type(fn).__name__
+    """The class name of a site's distribution, through ``Independent``, expansions and
+    masks."""
+    return type(unwrapped(fn)).__name__
 
 
 def _constant(values):

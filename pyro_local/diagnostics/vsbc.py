@@ -25,6 +25,7 @@ import pyro
 import torch
 from pyro import poutine
 
+from .._checks import check_int
 from .traces import is_latent, is_observed_data
 
 __all__ = ["VSBCResult", "vsbc"]
@@ -70,11 +71,6 @@ class VSBCResult(NamedTuple):
         return "ok"
 
 
-def _check_positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-
-
 def vsbc(model, fit, *args, num_replications=100, num_samples=1000, sites=None, seed=0,
          parallel=False, progress=False, **kwargs):
     """Runs VSBC (see the module docstring).
@@ -113,8 +109,8 @@ def vsbc(model, fit, *args, num_replications=100, num_samples=1000, sites=None, 
 
     if not callable(model) or not callable(fit):
         raise TypeError("model, fit: expected callables")
-    _check_positive(num_replications, "num_replications")
-    _check_positive(num_samples, "num_samples")
+    check_int(num_replications, "num_replications")
+    check_int(num_samples, "num_samples")
     obs_names = _observed_names(model, args, kwargs)
     quantiles = {}
     for m in tqdm(range(num_replications), desc="VSBC fits", disable=not progress,

@@ -58,7 +58,8 @@ class RectifiedNormal(TorchDistribution):
         log_prob(z) = log Normal(z; loc, scale)              # for z > 0
 
     so a prior and a guide of this family share one base measure and their log-ratio,
-    and the KL divergence registered in :mod:`.kl_rectified_normal`, are well defined.
+    and the KL divergence registered with ``torch.distributions.kl_divergence``, are
+    well defined.
     The atom is computed with ``log_ndtr``, never ``log(cdf)``, so it stays finite for
     ``loc / scale`` far into either tail.
 

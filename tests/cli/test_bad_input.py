@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pyro_local.cli.main import main
-from pyro_local.data import write_idx
+from pyro_local.data.idx import write_idx
 from pyro_local.infer import LocalSVI
 
 TINY = ["--data", "fashion-mnist-small", "--hidden", "8", "--epochs", "1",

@@ -3,14 +3,8 @@
 import pytest
 import torch
 
-from pyro_local.data import (
-    RandomCropFlip,
-    crop,
-    hflip,
-    random_crop,
-    random_hflip,
-    sample_crop_offsets,
-)
+from pyro_local.data import RandomCropFlip
+from pyro_local.data.augment import crop, hflip, random_crop, random_hflip, sample_crop_offsets
 
 Z = 5.0  # standard errors allowed in the frequency checks (false alarm 6e-7 each)
 

@@ -9,7 +9,8 @@ a few standard errors, e.g. drawing with 1 - p or p**2, is caught.
 import pytest
 import torch
 
-from pyro_local.data import binarize_dynamic, binarize_static, binarize_threshold, load
+from pyro_local.data import binarize_dynamic, binarize_static, load
+from pyro_local.data.binarize import binarize_threshold
 
 Z = 5.0
 

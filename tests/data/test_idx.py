@@ -6,7 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from pyro_local.data import CorruptDatasetError, IDXFormatError, read_idx, write_idx
+from pyro_local.data import CorruptDatasetError
+from pyro_local.data.idx import IDXFormatError, read_idx, write_idx
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 

@@ -4,18 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_local.data import (
-    FASHION_MNIST_CLASSES,
-    CorruptDatasetError,
-    DatasetInfo,
-    IDXFormatError,
-    ImageData,
-    Normalization,
-    Split,
-    load,
-    training_stats,
-    write_idx,
-)
+from pyro_local.data import CorruptDatasetError, ImageData, load
+from pyro_local.data.catalog import FASHION_MNIST_CLASSES, DatasetInfo, Split
+from pyro_local.data.datasets import Normalization, training_stats
+from pyro_local.data.idx import IDXFormatError, write_idx
 
 from .fakes import write_fake_dataset
 

@@ -5,7 +5,8 @@ import itertools
 import pytest
 import torch
 
-from pyro_local.data import RandomCropFlip, TensorLoader, binarize_dynamic, derive_seed
+from pyro_local.data import RandomCropFlip, TensorLoader, binarize_dynamic
+from pyro_local.data.loader import derive_seed
 
 
 def _epoch(loader):

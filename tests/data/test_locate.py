@@ -3,8 +3,9 @@ error that lists every place searched when the data is in none."""
 
 import pytest
 
-from pyro_local.data import ENV_VAR, DatasetNotFoundError, find_idx_files, load, search_roots
+from pyro_local.data import DatasetNotFoundError, load
 from pyro_local.data.catalog import Split
+from pyro_local.data.locate import ENV_VAR, find_idx_files, search_roots
 
 from .fakes import write_fake_dataset
 

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_local.data import DatasetInfo, get_info, load, read_idx, training_stats
+from pyro_local.data import load
+from pyro_local.data.catalog import DatasetInfo, get_info
+from pyro_local.data.datasets import training_stats
+from pyro_local.data.idx import read_idx
 
 from .fakes import DEBIAN_FASHION_MNIST, needs_debian_files
 

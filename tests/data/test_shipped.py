@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_local.data import (
-    FASHION_MNIST_CLASSES,
-    CorruptDatasetError,
-    DatasetNotFoundError,
-    Split,
-    load,
-    read_idx,
-)
+from pyro_local.data import CorruptDatasetError, DatasetNotFoundError, load
 from pyro_local.data import shipped as shipped_module
+from pyro_local.data.catalog import FASHION_MNIST_CLASSES, Split
+from pyro_local.data.idx import read_idx
 from pyro_local.data.make_shipped import PER_CLASS, SEED, build_subset, main, select_stratified
 
 from .fakes import DEBIAN_FASHION_MNIST, needs_debian_files

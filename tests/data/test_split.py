@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from pyro_local.data import load, stratified_split, train_val_split
+from pyro_local.data import load, train_val_split
+from pyro_local.data.split import stratified_split
 
 
 def _labels():

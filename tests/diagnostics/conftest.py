@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pyro_local import diagnostics as D
+from pyro_local.diagnostics.inference_data import concat_fits
 from pyro_local.distributions import RectifiedNormal
 
 from .conjugate import LinearRegression, NormalMeans
@@ -78,7 +79,7 @@ def _report_inputs():
                             max_site_size=10, history=history)
         for scale in (1.0, 1.3)
     ]
-    idata = D.concat_fits(fits)
+    idata = concat_fits(fits)
     draw_probs = torch.softmax(2 * torch.randn(20, 300, 5, dtype=torch.float64), -1)
     labels = torch.multinomial(draw_probs.mean(0), 1).squeeze(-1)
     noise = torch.softmax(0.3 * torch.randn(20, 200, 5, dtype=torch.float64), -1)

@@ -7,9 +7,9 @@ import pytest
 import scipy.stats
 import torch
 
-from pyro_local.diagnostics import (
+from pyro_local.diagnostics import calibration_summary
+from pyro_local.diagnostics.calibration import (
     brier_score,
-    calibration_summary,
     expected_calibration_error,
     gaussian_nll,
     negative_log_likelihood,

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from pyro_local.diagnostics import classifier_metrics, ood_images
+from pyro_local.diagnostics import classifier_metrics
+from pyro_local.diagnostics.classification import ood_images
 
 
 def test_metrics_of_a_hand_made_predictive():

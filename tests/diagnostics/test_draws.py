@@ -9,7 +9,8 @@ import pytest
 import scipy.stats
 import torch
 
-from pyro_local.diagnostics import GLOBAL, collect_draws
+from pyro_local.diagnostics import collect_draws
+from pyro_local.poutine import GLOBAL
 
 from .conjugate import LinearRegression, NormalMeans
 

@@ -6,12 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from pyro_local.diagnostics import (
-    concat_fits,
-    load_netcdf,
-    save_netcdf,
-    to_inference_data,
-)
+from pyro_local.diagnostics import load_netcdf, save_netcdf, to_inference_data
+from pyro_local.diagnostics.inference_data import concat_fits
 
 from .conjugate import LinearRegression, NormalMeans
 

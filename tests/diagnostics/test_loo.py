@@ -11,14 +11,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from pyro_local.diagnostics import (
-    IMPORTANCE,
-    PLUG_IN,
-    concat_fits,
-    loo_from_arrays,
-    to_inference_data,
-    variational_loo,
-)
+from pyro_local.diagnostics import to_inference_data, variational_loo
+from pyro_local.diagnostics.inference_data import concat_fits
+from pyro_local.diagnostics.loo import IMPORTANCE, PLUG_IN, loo_from_arrays
 
 from .conjugate import LinearRegression, NormalMeans
 

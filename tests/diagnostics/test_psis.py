@@ -10,15 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from pyro_local.diagnostics import (
-    KhatReading,
-    concat_fits,
-    khat_threshold,
-    psis,
-    psis_khat,
-    to_inference_data,
-    variational_khat,
-)
+from pyro_local.diagnostics import concat_fits, to_inference_data, variational_khat
+from pyro_local.diagnostics.psis import KhatReading, khat_threshold, psis, psis_khat
 
 from .conjugate import NormalMeans
 

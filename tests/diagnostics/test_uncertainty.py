@@ -7,7 +7,7 @@ import pytest
 import scipy.stats
 import torch
 
-from pyro_local.diagnostics import mutual_information, ood_auroc, predictive_entropy
+from pyro_local.diagnostics.uncertainty import mutual_information, ood_auroc, predictive_entropy
 
 
 def test_entropy_known_values():

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pyro_local import diagnostics as D
+from pyro_local.diagnostics.psis import KhatReading, psis_khat
 from pyro_local.diagnostics.verdicts import (
     HIGH_DIMENSION,
     calibration_verdict,
@@ -89,15 +90,15 @@ def test_fit_verdict_in_high_dimension_points_at_the_predictive_checks():
     # A guide 1 % too narrow in each of 10^5 dimensions: log-weight variance 10^5 *
     # (1 - 0.99^2)^2 / 2 = 20, so a handful of draws carry all the weight and k-hat is
     # large, as it is for any practical guide of that many weights.
-    result = D.psis_khat(_log_weights_gaussian(0.99, 100_000))
-    assert result.reading is D.KhatReading.UNRELIABLE
+    result = psis_khat(_log_weights_gaussian(0.99, 100_000))
+    assert result.reading is KhatReading.UNRELIABLE
     verdict = fit_verdict(result, 100_000)
     assert verdict.status == "info" and "100,000-dimensional" in verdict.finding
     assert "predictive checks" in verdict.advice
     # The same k-hat in 10 dimensions is a bad fit, and a small k-hat is good in any
     # dimension (an exact guide: every log weight equal).
     assert fit_verdict(result, 10).status == "bad"
-    exact = D.psis_khat(_log_weights_gaussian(1.0, 100_000))
+    exact = psis_khat(_log_weights_gaussian(1.0, 100_000))
     assert fit_verdict(exact, 100_000).status == "ok"
 
 

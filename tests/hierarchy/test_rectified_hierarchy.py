@@ -13,8 +13,8 @@ from pyro_local.guides import (
     GaussianEncoderGuide,
     MeanFieldRectifiedGuide,
     StructuredRectifiedGuide,
-    precision_weighted,
 )
+from pyro_local.guides.structured_rectified import precision_weighted
 from pyro_local.infer import LocalELBO, LocalSVI, get_traces
 from pyro_local.models import GaussianVAE, RectifiedHierarchy
 from pyro_local.poutine import site_layer
