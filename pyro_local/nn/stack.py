@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import torch
+from pyro import poutine
 
 from .features import check_pool
+from .local_reparam_messenger import local_reparameterization
 
 
 class Stack(torch.nn.Module):
@@ -19,8 +22,8 @@ class Stack(torch.nn.Module):
     returns the logits.
 
     The shapes of every block's input and output are found by running the network
-    once on zeros at construction (in eval mode, so batch-norm statistics are
-    untouched).
+    once on zeros at construction (a copy, in eval mode: batch-norm statistics
+    and the global random state are untouched).
 
     :param blocks: ``{name: module}`` in order (or ``(name, module)`` pairs); names
         must be identifiers.
@@ -66,18 +69,22 @@ class Stack(torch.nn.Module):
 
     @torch.no_grad()
     def _infer_shapes(self):
-        was_training = self.training
-        self.eval()
-        try:
+        # Runs copies in eval mode: the blocks stay unused (a PyroModule that ran
+        # cannot join a Pyro model later) and batch-norm statistics untouched. Bayesian
+        # blocks draw weights here: the global random state is restored, their sites
+        # hidden (no Pyro warnings outside inference), and pre-activations drawn
+        # locally (blocks with pseudo-data need it).
+        blocks, classifier = copy.deepcopy((self.blocks, self.classifier))
+        blocks.eval()
+        classifier.eval()
+        with torch.random.fork_rng(devices=[]), poutine.block(), local_reparameterization():
             h = torch.zeros(2, *self.input_shape)
             in_shapes, shapes = {}, {}
-            for name, block in self.blocks.items():
+            for name, block in blocks.items():
                 in_shapes[name] = tuple(h.shape[1:])
                 h = block(h)
                 shapes[name] = tuple(h.shape[1:])
-            logits = self.classifier(h)
-        finally:
-            self.train(was_training)
+            logits = classifier(h)
         if logits.dim() != 2:
             raise ValueError(f"the classifier must return logits (N, C), got shape "
                              f"{tuple(logits.shape)}")
