@@ -63,7 +63,9 @@ def _with_bias(h):
 
 
 def _log_lik(logits, y):
-    return logits.log_softmax(-1).gather(-1, y.expand(logits.shape[:-1]).unsqueeze(-1)).sum((-1, -2))
+    """The batch's log-likelihood of ``y`` under each draw's logits ``(S, B, C)``."""
+    labels = y.expand(logits.shape[:-1]).unsqueeze(-1)
+    return logits.log_softmax(-1).gather(-1, labels).sum((-1, -2))
 
 
 @pytest.mark.slow
