@@ -107,9 +107,8 @@ def _renamed_local_layers(state: dict, layers: tuple) -> dict:
         return state
 
     def param(name):
-        for k in old:
-            new = "output" if k == last else k
-            name = name.replace(f"{k}_guide.posteriors.{k}.block.", f"{new}_guide.posteriors.")
+        name = name.replace(f"{last}_guide.posteriors.{last}.block.",
+                            "output_guide.posteriors.output.classifier.")
         if name.startswith((f"{last}.block.", f"net.{last}.block.")):
             name = name.replace(f"{last}.block.", "output.classifier.", 1)
         return name

@@ -10,6 +10,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
+from pyro.nn import PyroModule
 
 from ..infer import LocalNet
 from .contsup import ContextState, ContSup, first_state
@@ -87,7 +88,7 @@ class _ContextMixin:
         return self.context.advance(h, h_in, out)
 
 
-class LocalLayer(_ContextMixin, torch.nn.Module):
+class LocalLayer(_ContextMixin, PyroModule):
     """
     One layer of a locally trained network: ``block`` computes the activation from
     the (cut) input, ``head`` emits the local objective's sites and returns the
@@ -125,7 +126,7 @@ class LocalLayer(_ContextMixin, torch.nn.Module):
         return self._output(h, h_in, self.block(h_in))
 
 
-class OutputLayer(_ContextMixin, torch.nn.Module):
+class OutputLayer(_ContextMixin, PyroModule):
     """
     The output classifier as a local layer: the label's likelihood under its logits,
     on the (cut) features of the last block; returns the logits.
@@ -147,7 +148,7 @@ class OutputLayer(_ContextMixin, torch.nn.Module):
         return self.classifier(self._input(h))
 
 
-class BackpropLayer(torch.nn.Module):
+class BackpropLayer(PyroModule):
     """The whole :class:`Stack` as one layer: trained end to end on the output's loss."""
 
     def __init__(self, stack: Stack, num_data=None):

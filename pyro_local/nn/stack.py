@@ -6,6 +6,7 @@ import copy
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
+import pyro
 import torch
 from pyro import poutine
 
@@ -70,21 +71,18 @@ class Stack(torch.nn.Module):
     @torch.no_grad()
     def _infer_shapes(self):
         # Runs copies in eval mode: the blocks stay unused (a PyroModule that ran
-        # cannot join a Pyro model later) and batch-norm statistics untouched. Bayesian
-        # blocks draw weights here: the global random state is restored, their sites
-        # hidden (no Pyro warnings outside inference), and pre-activations drawn
-        # locally (blocks with pseudo-data need it).
+        # cannot join a Pyro model later) and batch-norm statistics untouched.
         blocks, classifier = copy.deepcopy((self.blocks, self.classifier))
         blocks.eval()
         classifier.eval()
-        with torch.random.fork_rng(devices=[]), poutine.block(), local_reparameterization():
+        with torch.random.fork_rng(devices=[]):
             h = torch.zeros(2, *self.input_shape)
             in_shapes, shapes = {}, {}
             for name, block in blocks.items():
                 in_shapes[name] = tuple(h.shape[1:])
-                h = block(h)
+                h = _run_alone(block, h)
                 shapes[name] = tuple(h.shape[1:])
-            logits = classifier(h)
+            logits = _run_alone(classifier, h)
         if logits.dim() != 2:
             raise ValueError(f"the classifier must return logits (N, C), got shape "
                              f"{tuple(logits.shape)}")
@@ -99,6 +97,16 @@ class Stack(torch.nn.Module):
         for block in self.blocks.values():
             x = block(x)
         return self.classifier(x)
+
+
+def _run_alone(module, h):
+    # A Bayesian block draws its weights here (the caller restores the random state):
+    # its parameters go to a param store of its own, as the copies of two blocks may
+    # name theirs alike ("layer.pseudo.inputs"), and Pyro's is left as it was; its
+    # sites are hidden (no warnings outside inference); pre-activations are drawn
+    # locally (blocks with pseudo-data need it).
+    with pyro.get_param_store().scope(), poutine.block(), local_reparameterization():
+        return module(h)
 
 
 class Flatten(torch.nn.Module):

@@ -132,3 +132,19 @@ def test_argument_errors():
         BayesianClassifier([bayes_mlp(4, [3], 2)])
     with pytest.raises(ValueError, match="bias"):
         BayesianMLP(12, [4], 3, bias="both")
+
+
+def test_local_layers_with_pseudo_data_keep_their_own_parameters():
+    # Every layer's pseudo-data parameters are named under its layer ("l1.block.layer.
+    # pseudo.inputs", ...): layers of different widths never share them.
+    net = local_net(bayes_mlp(12, [7, 5], 3, pseudo_data=4), GreedyHeads("linear"),
+                    num_data=100, guide_builder=AutoMatrixNormal)
+    x, y = _vectors(16)
+    svi = LocalSVI(net, mode="sequential", strict=True)
+    with local_reparameterization():
+        info = svi.step(x, y)
+    assert list(info.layer_losses) == ["l1", "l2", "output"]
+    assert all(torch.isfinite(torch.tensor(v)) for v in info.layer_losses.values())
+    pseudo = sorted(n for n, _ in net.named_parameters() if n.endswith("pseudo.inputs"))
+    assert pseudo == ["l1.block.layer.pseudo.inputs", "l2.block.layer.pseudo.inputs",
+                      "output.classifier.layer.pseudo.inputs"]
