@@ -97,11 +97,14 @@ class _AveragedSVI(LocalSVI):
 
 
 def _renamed_local_layers(state: dict, layers: tuple) -> dict:
-    """A checkpoint of a Bayesian recipe trained locally before version 0.2 (layers
-    ``"l1"``, ..., ``"lL"`` of ``local_classifier_net``) with the names of the same
-    network built by :func:`~pyro_local.nn.local_net` (``"l1"``, ..., ``"output"``);
-    other checkpoints are returned unchanged."""
-    old = tuple(state.get("layer_params", ()))
+    """A checkpoint of a Bayesian recipe trained locally by pyro-local 0.1 (layers
+    ``"l1"``, ..., ``"lL"`` of the former ``models.local_classifier_net``) with the
+    names of the same network built by :func:`~pyro_local.nn.local_net` (``"l1"``, ...,
+    ``"output"``, whose module is ``classifier`` where it was ``block``); any other
+    state is returned unchanged."""
+    if not isinstance(state, dict) or not isinstance(state.get("layer_params"), dict):
+        return state
+    old = tuple(state["layer_params"])
     last = f"l{len(layers)}"
     if layers[-1:] != ("output",) or old != (*layers[:-1], last):
         return state
