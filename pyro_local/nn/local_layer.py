@@ -94,6 +94,8 @@ class LocalLayer(_ContextMixin, PyroModule):
     the (cut) input, ``head`` emits the local objective's sites and returns the
     activation passed on. With a ContSup ``context`` module the input is the
     :class:`~pyro_local.nn.ContextState` from the layer below plus encoded context.
+    It is a PyroModule, so a Bayesian block's sites and parameters are named under
+    the layer (``"l1.block.layer.weight"``): the layers of a network never share one.
 
     :param torch.nn.Module block: the layer's computation.
     :param callable head: a :class:`~pyro_local.nn.LocalHead` (or any callable
