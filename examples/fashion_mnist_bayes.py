@@ -52,14 +52,8 @@ from pyro_local.guides import (
     init_to_pytorch,
 )
 from pyro_local.infer import LocalELBO, LocalSVI, ParameterEMA
-from pyro_local.models import (
-    BayesianClassifier,
-    lenet5_blocks,
-    local_classifier_net,
-    mlp_blocks,
-    predictive_probs,
-)
-from pyro_local.nn import MatrixNormalPrior, local_reparameterization
+from pyro_local.models import BayesianClassifier, bayes_lenet5, bayes_mlp, predictive_probs
+from pyro_local.nn import GreedyHeads, MatrixNormalPrior, local_net, local_reparameterization
 
 GUIDES = ("matrix_normal", "mean_field", "auto_normal", "deterministic")
 LOCAL_GUIDES = ("matrix_normal", "mean_field")
@@ -168,7 +162,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def make_blocks(args):
+def make_stack(args):
     kwargs = {"pseudo_data": args.pseudo_data}
     if args.param == "fan-in":
         kwargs.update(input_scale="fan_in", prior=MatrixNormalPrior(row_scale=1.0))
@@ -178,11 +172,11 @@ def make_blocks(args):
     if args.arch == "lenet5":
         hidden = args.hidden or (120, 84)
         conv = {"pseudo_data": args.pseudo_data_conv}
-        return lenet5_blocks(
+        return bayes_lenet5(
             (1, 28, 28), tuple(args.channels), tuple(hidden), 10, conv_kwargs=conv, **kwargs
         )
     hidden = args.hidden or (400, 400)
-    return mlp_blocks(784, tuple(hidden), 10, **kwargs)
+    return bayes_mlp(784, tuple(hidden), 10, **kwargs)
 
 
 def guide_builder(args):
@@ -207,15 +201,15 @@ def guide_builder(args):
 
 def build(args, num_data):
     """``(svi, model, guide)``: ``model`` and ``guide`` are the whole network's."""
-    blocks = make_blocks(args)
+    stack = make_stack(args)
     builder = guide_builder(args)
     loss = LocalELBO()
     optim_args = {"lr": args.lr}
     if args.training == "local":
-        net = local_classifier_net(blocks, 10, num_data, guide_builder=builder)
+        net = local_net(stack, GreedyHeads("linear"), num_data=num_data, guide_builder=builder)
         svi = LocalSVI(net, loss=loss, optim_args=optim_args, mode=args.mode)
         return svi, net.model, net.guide
-    model = BayesianClassifier(blocks, num_data)
+    model = BayesianClassifier(stack, num_data)
     guide = builder(model)
     return LocalSVI(model, guide, loss=loss, optim_args=optim_args), model, guide
 

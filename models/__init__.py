@@ -1,8 +1,11 @@
 """Models built from pyro-local layers and distributions (installed as ``pyro_local.models``).
 
 - Bayesian networks with matrix-variate Gaussian weight posteriors (Louizos & Welling
-  2016): :class:`BayesianMLP`, :class:`BayesianLeNet5`, :class:`BayesianRegressor`,
-  and :func:`local_classifier_net` for their local (per-layer) training.
+  2016): :func:`bayes_mlp` and :func:`bayes_lenet5` build them as a
+  :class:`pyro_local.nn.Stack` of Bayesian :class:`Block` s, trained layer by layer
+  with :func:`pyro_local.nn.local_net` or with one global ELBO as
+  :class:`BayesianClassifier` (:class:`BayesianMLP`, :class:`BayesianLeNet5`);
+  :class:`BayesianRegressor`.
 - Networks for local learning rules, each a :class:`pyro_local.nn.Stack` trainable end
   to end (:func:`pyro_local.nn.backprop_net`) or with any local rule
   (:func:`pyro_local.nn.local_net`): :func:`mlp`, :func:`small_conv`, :func:`vgg8`,
@@ -15,17 +18,10 @@ from .architectures import (
     BayesianLeNet5,
     BayesianMLP,
     BayesianRegressor,
-    lenet5_blocks,
-    mlp_blocks,
+    bayes_lenet5,
+    bayes_mlp,
 )
-from .bayesian_blocks import (
-    BayesianClassifier,
-    Block,
-    LinearHead,
-    LocalClassifierBlock,
-    local_classifier_net,
-    observe_labels,
-)
+from .bayesian_blocks import BayesianClassifier, Block
 from .gaussian_vae import LATENT, GaussianVAE
 from .likelihoods import Likelihood, ObservationModel
 from .mlp import mlp
@@ -48,13 +44,9 @@ __all__ = [
     "BayesianMLP",
     "BayesianRegressor",
     "Block",
-    "LinearHead",
-    "LocalClassifierBlock",
-    "lenet5_blocks",
-    "local_classifier_net",
+    "bayes_lenet5",
+    "bayes_mlp",
     "mlp",
-    "mlp_blocks",
-    "observe_labels",
     "predictive_probs",
     "small_conv",
     "small_vit",

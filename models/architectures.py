@@ -10,7 +10,7 @@ import torch
 from pyro.nn import PyroModule, PyroParam
 from torch.distributions import constraints
 
-from pyro_local.nn import BayesConv2d, BayesLinear
+from pyro_local.nn import BayesConv2d, BayesLinear, Stack
 
 from .bayesian_blocks import BayesianClassifier, Block, _check_num_data
 
@@ -22,15 +22,9 @@ def _check_sizes(sizes, name):
     return sizes
 
 
-def mlp_blocks(in_features, hidden, out_features, **layer_kwargs) -> list[Block]:
-    """``in -> hidden[0] -> ... -> out`` with ReLU between layers, none at the end.
-
-    :param int in_features: input size.
-    :param hidden: hidden sizes.
-    :param int out_features: output size (classes, or regression targets).
-    :param layer_kwargs: passed to every :class:`~pyro_local.nn.BayesLinear`
-        (``prior``, ``bias``, ``input_scale``, ``pseudo_data``).
-    """
+def _dense_blocks(in_features, hidden, out_features, **layer_kwargs) -> list[Block]:
+    """``in -> hidden[0] -> ... -> out`` as :class:`Block` s, ReLU between layers and
+    none at the end."""
     sizes = _check_sizes((in_features, *hidden, out_features), "sizes")
     blocks = []
     for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -40,16 +34,49 @@ def mlp_blocks(in_features, hidden, out_features, **layer_kwargs) -> list[Block]
     return blocks
 
 
-def lenet5_blocks(
+def _stack(blocks, input_shape, pools=None) -> Stack:
+    # Blocks "l1", "l2", ... and the last block as the classifier: local_net then
+    # names the layers "l1", ..., "output".
+    names = [f"l{i + 1}" for i in range(len(blocks) - 1)]
+    return Stack(dict(zip(names, blocks[:-1])), blocks[-1], input_shape, pools=pools)
+
+
+def bayes_mlp(in_features, hidden, num_classes, **layer_kwargs) -> Stack:
+    """
+    A Bayesian MLP ``in -> hidden[0] -> ... -> num_classes`` with ReLU between layers,
+    as a :class:`~pyro_local.nn.Stack`: blocks ``"l1"``, ``"l2"``, ... (one per hidden
+    layer) and the output layer as its classifier. Train it layer by layer with
+    :func:`~pyro_local.nn.local_net` (every layer a Bayesian layer with its own ELBO),
+    or with one global ELBO as :class:`BayesianClassifier`.
+
+    :param int in_features: input size.
+    :param hidden: hidden sizes (may be empty).
+    :param int num_classes: number of classes.
+    :param layer_kwargs: passed to every :class:`~pyro_local.nn.BayesLinear`
+        (``prior``, ``bias``, ``input_scale``, ``pseudo_data``).
+
+    Example::
+
+        net = local_net(bayes_mlp(784, [100, 100], 10), GreedyHeads(), num_data=60000,
+                        guide_builder=AutoMatrixNormal)
+    """
+    return _stack(_dense_blocks(in_features, hidden, num_classes, **layer_kwargs),
+                  (in_features,))
+
+
+def bayes_lenet5(
     in_shape=(1, 28, 28),
     channels=(6, 16),
     hidden=(120, 84),
     num_classes=10,
     conv_kwargs=None,
     **layer_kwargs,
-) -> list[Block]:
-    """LeNet-5 style: conv 5x5 (padding 2) - ReLU - max-pool 2, conv 5x5 - ReLU -
-    max-pool 2, then dense layers ``hidden`` with ReLU and the output layer.
+) -> Stack:
+    """
+    A Bayesian LeNet-5 style CNN as a :class:`~pyro_local.nn.Stack`: conv 5x5
+    (padding 2) - ReLU - max-pool 2 (block ``"l1"``, whose local head reads it
+    average-pooled to 2 x 2), conv 5x5 - ReLU - max-pool 2 - flatten (``"l2"``), then
+    dense layers ``hidden`` with ReLU and the output layer as the classifier.
 
     :param tuple in_shape: ``(C, H, W)`` of one image (28 x 28 for Fashion-MNIST).
     :param channels: the two convolutions' output channels (6, 16 in LeNet-5).
@@ -70,12 +97,13 @@ def lenet5_blocks(
         Block(BayesConv2d(c_in, c1, 5, padding=2, **conv), (c1, h1, w1), pool=2),
         Block(BayesConv2d(c1, c2, 5, **conv), (c2 * h2 * w2,), pool=2, flatten=True),
     ]
-    return blocks + mlp_blocks(c2 * h2 * w2, hidden, num_classes, **layer_kwargs)
+    blocks += _dense_blocks(c2 * h2 * w2, hidden, num_classes, **layer_kwargs)
+    return _stack(blocks, (c_in, height, width), pools={"l1": 2})
 
 
 class BayesianMLP(BayesianClassifier):
-    """A Bayesian MLP classifier; see :func:`mlp_blocks` and
-    :class:`~pyro_local.models.bayesian_blocks.BayesianClassifier`.
+    """:func:`bayes_mlp` as one Pyro model with one global ELBO; see
+    :class:`BayesianClassifier`.
 
     Example::
 
@@ -86,12 +114,12 @@ class BayesianMLP(BayesianClassifier):
     def __init__(
         self, in_features, hidden: Sequence[int], num_classes, num_data=None, **layer_kwargs
     ):
-        super().__init__(mlp_blocks(in_features, hidden, num_classes, **layer_kwargs), num_data)
+        super().__init__(bayes_mlp(in_features, hidden, num_classes, **layer_kwargs), num_data)
 
 
 class BayesianLeNet5(BayesianClassifier):
-    """A Bayesian LeNet-5-style CNN classifier on ``(..., N, C, H, W)`` images; see
-    :func:`lenet5_blocks`."""
+    """:func:`bayes_lenet5` as one Pyro model with one global ELBO, on
+    ``(..., N, C, H, W)`` images; see :class:`BayesianClassifier`."""
 
     def __init__(
         self,
@@ -102,8 +130,8 @@ class BayesianLeNet5(BayesianClassifier):
         num_data=None,
         **layer_kwargs,
     ):
-        blocks = lenet5_blocks(in_shape, channels, hidden, num_classes, **layer_kwargs)
-        super().__init__(blocks, num_data)
+        stack = bayes_lenet5(in_shape, channels, hidden, num_classes, **layer_kwargs)
+        super().__init__(stack, num_data)
 
 
 class BayesianRegressor(PyroModule):
@@ -132,7 +160,7 @@ class BayesianRegressor(PyroModule):
         super().__init__()
         if not init_noise > 0:
             raise ValueError(f"init_noise: expected a positive float, got {init_noise!r}")
-        blocks = mlp_blocks(in_features, hidden, out_features, **layer_kwargs)
+        blocks = _dense_blocks(in_features, hidden, out_features, **layer_kwargs)
         self.blocks = PyroModule[torch.nn.ModuleList](blocks)
         self.num_data = _check_num_data(num_data)
         self.noise = PyroParam(torch.full((out_features,), float(init_noise)), constraints.positive)

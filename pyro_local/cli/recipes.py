@@ -85,6 +85,7 @@ class _AveragedSVI(LocalSVI):
         return {**super().state_dict(), "average": self._ensure_average().state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        state = _renamed_local_layers(state, self.layers)
         saved = state.get("average")
         if saved is not None:  # all or nothing: the average is checked before any load
             self._ensure_average().check_state_dict(saved)
@@ -95,10 +96,43 @@ class _AveragedSVI(LocalSVI):
             self.average.load_state_dict(saved)
 
 
-def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
+def _renamed_local_layers(state: dict, layers: tuple) -> dict:
+    """A checkpoint of a Bayesian recipe trained locally by pyro-local 0.1 (layers
+    ``"l1"``, ..., ``"lL"`` of the former ``models.local_classifier_net``) with the
+    names of the same network built by :func:`~pyro_local.nn.local_net` (``"l1"``, ...,
+    ``"output"``, whose module is ``classifier`` where it was ``block``); any other
+    state is returned unchanged."""
+    if not isinstance(state, dict) or not isinstance(state.get("layer_params"), dict):
+        return state
+    old = tuple(state["layer_params"])
+    last = f"l{len(layers)}"
+    if layers[-1:] != ("output",) or old != (*layers[:-1], last):
+        return state
+
+    def param(name):
+        name = name.replace(f"{last}_guide.posteriors.{last}.block.",
+                            "output_guide.posteriors.output.classifier.")
+        if name.startswith((f"{last}.block.", f"net.{last}.block.")):
+            name = name.replace(f"{last}.block.", "output.classifier.", 1)
+        return name
+
+    def layer(name):
+        return "output" if name == last else name
+
+    return {
+        **state,
+        "layer_params": {layer(k): [param(p) for p in v] for k, v in state["layer_params"].items()},
+        "modules": {k: type(m)((param(p), t) for p, t in m.items())
+                    for k, m in state["modules"].items()},
+        "optimizers": {layer(k): v for k, v in state["optimizers"].items()},
+        "history": {layer(k): v for k, v in state["history"].items()},
+    }
+
+
+def _bayes_build(stack_fn, cfg: RunConfig, num_data: int, device) -> Built:
     from ..guides import AutoMatrixNormal, AutoMeanFieldNormal
-    from ..models import BayesianClassifier, local_classifier_net, predictive_probs
-    from ..nn import local_reparameterization
+    from ..models import BayesianClassifier, predictive_probs
+    from ..nn import GreedyHeads, local_net, local_reparameterization
 
     # The library's defaults: standard parametrization, prior MN(0, I, I), posteriors
     # starting at PyTorch's initialisation with std 0.1 of the layer's weight unit.
@@ -109,15 +143,18 @@ def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
     else:
         raise UsageError("--structure: expected diagonal, low_rank, dense or mean-field, "
                          f"got {cfg.structure!r}")
-    blocks = blocks_fn(cfg)
+    stack = stack_fn(cfg)
     if cfg.training == "local":
-        net = local_classifier_net(blocks, 10, num_data, guide_builder=builder).to(device)
+        # every block a Bayesian layer with a linear head on its output, the last
+        # block's output the logits (layer "output")
+        net = local_net(stack, GreedyHeads("linear"), num_data=num_data,
+                        guide_builder=builder).to(device)
         svi = _AveragedSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
         model, guide, last = net.model, net.guide, f"{net.names[-1]}.y"
     else:
         if cfg.mode != "fused":
             raise UsageError("--mode sequential needs --training local")
-        model = BayesianClassifier(blocks, num_data).to(device)
+        model = BayesianClassifier(stack, num_data).to(device)
         guide = builder(model)
         svi = _AveragedSVI(model, guide, optim_args={"lr": cfg.lr})
         last = "y"
@@ -130,16 +167,16 @@ def _bayes_build(blocks_fn, cfg: RunConfig, num_data: int, device) -> Built:
     return Built(svi, local_reparameterization, predict, model, guide, last)
 
 
-def _mlp_blocks(cfg):
-    from ..models import mlp_blocks
+def _mlp(cfg):
+    from ..models import bayes_mlp
 
-    return mlp_blocks(784, tuple(cfg.hidden), 10)
+    return bayes_mlp(784, tuple(cfg.hidden), 10)
 
 
-def _lenet_blocks(cfg):
-    from ..models import lenet5_blocks
+def _lenet5(cfg):
+    from ..models import bayes_lenet5
 
-    return lenet5_blocks((1, 28, 28), (6, 16), tuple(cfg.hidden), 10)
+    return bayes_lenet5((1, 28, 28), (6, 16), tuple(cfg.hidden), 10)
 
 
 def _smallconv_build(cfg: RunConfig, num_data: int, device) -> Built:
@@ -180,12 +217,12 @@ RECIPES = {
                "posteriors (Louizos & Welling 2016), local per-layer ELBOs with linear "
                "heads by default",
                ("hidden", "structure", "training", "mode", "num_samples"), True,
-               functools.partial(_bayes_build, _mlp_blocks), hidden=(200,)),
+               functools.partial(_bayes_build, _mlp), hidden=(200,)),
         Recipe("bayes-lenet5",
                "Bayesian LeNet-5 (6-16 conv, 120-84 dense unless --hidden) with "
                "matrix-normal weight posteriors",
                ("hidden", "structure", "training", "mode", "num_samples"), False,
-               functools.partial(_bayes_build, _lenet_blocks), hidden=(120, 84)),
+               functools.partial(_bayes_build, _lenet5), hidden=(120, 84)),
         Recipe("local-smallconv",
                "LLS's SmallConv trained with a local rule (svp, lls, greedy, contsup) or "
                "backprop",

@@ -10,6 +10,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
+from pyro.nn import PyroModule
 
 from ..infer import LocalNet
 from .contsup import ContextState, ContSup, first_state
@@ -87,12 +88,14 @@ class _ContextMixin:
         return self.context.advance(h, h_in, out)
 
 
-class LocalLayer(_ContextMixin, torch.nn.Module):
+class LocalLayer(_ContextMixin, PyroModule):
     """
     One layer of a locally trained network: ``block`` computes the activation from
     the (cut) input, ``head`` emits the local objective's sites and returns the
     activation passed on. With a ContSup ``context`` module the input is the
     :class:`~pyro_local.nn.ContextState` from the layer below plus encoded context.
+    It is a PyroModule, so a Bayesian block's sites and parameters are named under
+    the layer (``"l1.block.layer.weight"``): the layers of a network never share one.
 
     :param torch.nn.Module block: the layer's computation.
     :param callable head: a :class:`~pyro_local.nn.LocalHead` (or any callable
@@ -125,7 +128,7 @@ class LocalLayer(_ContextMixin, torch.nn.Module):
         return self._output(h, h_in, self.block(h_in))
 
 
-class OutputLayer(_ContextMixin, torch.nn.Module):
+class OutputLayer(_ContextMixin, PyroModule):
     """
     The output classifier as a local layer: the label's likelihood under its logits,
     on the (cut) features of the last block; returns the logits.
@@ -147,7 +150,7 @@ class OutputLayer(_ContextMixin, torch.nn.Module):
         return self.classifier(self._input(h))
 
 
-class BackpropLayer(torch.nn.Module):
+class BackpropLayer(PyroModule):
     """The whole :class:`Stack` as one layer: trained end to end on the output's loss."""
 
     def __init__(self, stack: Stack, num_data=None):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
+import pyro
 import torch
+from pyro import poutine
 
 from .features import check_pool
+from .local_reparam_messenger import local_reparameterization
 
 
 class Stack(torch.nn.Module):
@@ -19,8 +23,8 @@ class Stack(torch.nn.Module):
     returns the logits.
 
     The shapes of every block's input and output are found by running the network
-    once on zeros at construction (in eval mode, so batch-norm statistics are
-    untouched).
+    once on zeros at construction (a copy, in eval mode: batch-norm statistics
+    and the global random state are untouched).
 
     :param blocks: ``{name: module}`` in order (or ``(name, module)`` pairs); names
         must be identifiers.
@@ -66,18 +70,19 @@ class Stack(torch.nn.Module):
 
     @torch.no_grad()
     def _infer_shapes(self):
-        was_training = self.training
-        self.eval()
-        try:
+        # Runs copies in eval mode: the blocks stay unused (a PyroModule that ran
+        # cannot join a Pyro model later) and batch-norm statistics untouched.
+        blocks, classifier = copy.deepcopy((self.blocks, self.classifier))
+        blocks.eval()
+        classifier.eval()
+        with torch.random.fork_rng(devices=[]):
             h = torch.zeros(2, *self.input_shape)
             in_shapes, shapes = {}, {}
-            for name, block in self.blocks.items():
+            for name, block in blocks.items():
                 in_shapes[name] = tuple(h.shape[1:])
-                h = block(h)
+                h = _run_alone(block, h)
                 shapes[name] = tuple(h.shape[1:])
-            logits = self.classifier(h)
-        finally:
-            self.train(was_training)
+            logits = _run_alone(classifier, h)
         if logits.dim() != 2:
             raise ValueError(f"the classifier must return logits (N, C), got shape "
                              f"{tuple(logits.shape)}")
@@ -92,6 +97,16 @@ class Stack(torch.nn.Module):
         for block in self.blocks.values():
             x = block(x)
         return self.classifier(x)
+
+
+def _run_alone(module, h):
+    # A Bayesian block draws its weights here (the caller restores the random state):
+    # its parameters go to a param store of its own, as the copies of two blocks may
+    # name theirs alike ("layer.pseudo.inputs"), and Pyro's is left as it was; its
+    # sites are hidden (no warnings outside inference); pre-activations are drawn
+    # locally (blocks with pseudo-data need it).
+    with pyro.get_param_store().scope(), poutine.block(), local_reparameterization():
+        return module(h)
 
 
 class Flatten(torch.nn.Module):

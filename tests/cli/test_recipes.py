@@ -1,6 +1,9 @@
 """The Bayesian recipes: their default widths, and the parameter average that their
 checkpoints carry and that evaluation puts in place."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -73,3 +76,26 @@ def test_an_average_of_other_parameters_loads_nothing(tmp_path):
         job.svi.load_state_dict(state)
     for p, m in zip(job.svi.average.params, moved):
         assert torch.equal(p.detach(), m)
+
+
+@pytest.mark.slow
+def test_a_local_run_written_by_version_0_1_evaluates(tmp_path):
+    # Written by `pyro-local train --model bayes-mlp --hidden 2 --epochs 1
+    # --batch-size 2500 --num-samples 2` before the Bayesian recipes moved onto
+    # nn.local_net: layers "l1", "l2" of local_classifier_net, now "l1", "output".
+    from pyro_local.cli.commands import _restore
+    from pyro_local.cli.main import main
+    from pyro_local.cli.run_dir import RunDir
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).parent / "data" / "main_bayes_mlp_local", run)
+    saved = torch.load(run / "checkpoint.pt", weights_only=True)
+    _, job, _, _ = _restore(RunDir(run))
+    assert job.svi.history == {"l1": saved["history"]["l1"], "output": saved["history"]["l2"]}
+    # the average the run kept is in place, parameter for parameter
+    for shadow, p in zip(saved["average"]["shadow"], job.svi.average.params, strict=True):
+        assert torch.equal(p.detach(), shadow)
+    with pytest.raises(SystemExit) as done:
+        main(["--no-progress", "evaluate", "--run", str(run)])
+    assert done.value.code == 0
+    assert (run / "metrics.json").exists()

@@ -1,8 +1,6 @@
 """Bayesian MLP, LeNet-5 and regressor: Pyro SVI, LocalSVI (global, and local heads
 in both modes), Predictive (sequential and vectorized)."""
 
-import functools
-
 import pytest
 import torch
 from pyro.infer import SVI, Predictive, TraceMeanField_ELBO
@@ -12,16 +10,15 @@ from pyro.optim import Adam
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal, InitScales
 from pyro_local.infer import LocalSVI
 from pyro_local.models import (
+    BayesianClassifier,
     BayesianLeNet5,
     BayesianMLP,
     BayesianRegressor,
-    LinearHead,
-    lenet5_blocks,
-    local_classifier_net,
-    mlp_blocks,
+    bayes_lenet5,
+    bayes_mlp,
     predictive_probs,
 )
-from pyro_local.nn import local_reparameterization
+from pyro_local.nn import GreedyHeads, local_net, local_reparameterization
 
 
 def _images(n=6):
@@ -87,18 +84,15 @@ def test_local_svi_global_elbo_learns():
 @pytest.mark.parametrize("arch", ["mlp", "lenet5"])
 def test_local_heads(mode, arch):
     if arch == "mlp":
-        blocks, (x, y), num_classes = mlp_blocks(12, [7, 5], 3), _vectors(), 3
+        stack, (x, y), num_classes = bayes_mlp(12, [7, 5], 3), _vectors(), 3
     else:
-        blocks = lenet5_blocks(channels=(2, 3), hidden=(8,))
+        stack = bayes_lenet5(channels=(2, 3), hidden=(8,))
         (x, y), num_classes = _images(), 10
-    head = functools.partial(LinearHead, pool=1)
-    net = local_classifier_net(
-        blocks, num_classes, num_data=100, head=head, guide_builder=AutoMatrixNormal
-    )
+    net = local_net(stack, GreedyHeads("linear"), num_data=100, guide_builder=AutoMatrixNormal)
     svi = LocalSVI(net, mode=mode, optim_args={"lr": 1e-2})
     with local_reparameterization():
         info = svi.step(x, y)
-    names = [f"l{i + 1}" for i in range(len(blocks))]
+    names = [*stack.names, "output"]
     assert list(info.layer_losses) == names
     # Each layer owns its weights' posterior and its head, nothing else.
     for name in names:
@@ -134,7 +128,23 @@ def test_argument_errors():
         BayesianMLP(12, [4], 3, num_data=0)
     with pytest.raises(ValueError, match="too small"):
         BayesianLeNet5(in_shape=(1, 8, 8))
-    with pytest.raises(TypeError, match="head"):
-        local_classifier_net(mlp_blocks(4, [3], 2), 2, head="linear")
+    with pytest.raises(TypeError, match="stack"):
+        BayesianClassifier([bayes_mlp(4, [3], 2)])
     with pytest.raises(ValueError, match="bias"):
         BayesianMLP(12, [4], 3, bias="both")
+
+
+def test_local_layers_with_pseudo_data_keep_their_own_parameters():
+    # Every layer's pseudo-data parameters are named under its layer ("l1.block.layer.
+    # pseudo.inputs", ...): layers of different widths never share them.
+    net = local_net(bayes_mlp(12, [7, 5], 3, pseudo_data=4), GreedyHeads("linear"),
+                    num_data=100, guide_builder=AutoMatrixNormal)
+    x, y = _vectors(16)
+    svi = LocalSVI(net, mode="sequential", strict=True)
+    with local_reparameterization():
+        info = svi.step(x, y)
+    assert list(info.layer_losses) == ["l1", "l2", "output"]
+    assert all(torch.isfinite(torch.tensor(v)) for v in info.layer_losses.values())
+    pseudo = sorted(n for n, _ in net.named_parameters() if n.endswith("pseudo.inputs"))
+    assert pseudo == ["l1.block.layer.pseudo.inputs", "l2.block.layer.pseudo.inputs",
+                      "output.classifier.layer.pseudo.inputs"]

@@ -27,11 +27,10 @@ from pyro_local.models import (
     BayesianRegressor,
     GaussianVAE,
     RectifiedHierarchy,
-    local_classifier_net,
+    bayes_mlp,
     mlp,
-    mlp_blocks,
 )
-from pyro_local.nn import SVP, local_net
+from pyro_local.nn import SVP, GreedyHeads, local_net
 
 
 def _binary(n=16, d=12):
@@ -82,10 +81,9 @@ CASES = {
         AutoMatrixNormal,
         (torch.randn(16, 12), torch.randn(16, 2)),
     ),
-    "local_classifier_net": lambda: _net(
-        local_classifier_net(
-            mlp_blocks(12, [7], 3), 3, num_data=100, guide_builder=AutoMatrixNormal
-        ),
+    "local_bayes_net": lambda: _net(
+        local_net(bayes_mlp(12, [7], 3), GreedyHeads("linear"), num_data=100,
+                  guide_builder=AutoMatrixNormal),
         _vectors(),
     ),
     "local_rule_net": lambda: _net(
