@@ -6,7 +6,7 @@ optional pooling and flattening). The same blocks make two models:
 - :class:`BayesianClassifier`: one categorical likelihood on the last block's
   output (one global ELBO: Pyro's ``SVI`` or :class:`~pyro_local.infer.LocalSVI`
   fused with no layers);
-- :func:`local_classifier_net`: a :class:`~pyro_local.infer.LocalNet` where every
+- :func:`local_classifier_net`: a :class:`~pyro_local.nn.LocalNet` where every
   block observes the label through its own local head (a valid per-layer ELBO:
   each layer's weights, its head and the label), trained with
   :class:`~pyro_local.infer.LocalSVI`. The head is pluggable (``head=``).
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from pyro.nn import PyroModule
 
-from pyro_local.infer import LocalNet
+from pyro_local.nn import LocalNet
 
 
 def _pool(h, kernel):
@@ -167,7 +167,7 @@ def local_classifier_net(
     head: Callable = LinearHead,
     guide_builder: Callable | None = None,
 ) -> LocalNet:
-    """A :class:`~pyro_local.infer.LocalNet` over ``blocks``, each with a local head
+    """A :class:`~pyro_local.nn.LocalNet` over ``blocks``, each with a local head
     ``head(block.out_shape, num_classes)``; the last block's output are the logits
     and need no head. Layers are named ``"l1"``, ``"l2"``, ...; ``net.model(x)``
     returns the logits (for ``Predictive``).
