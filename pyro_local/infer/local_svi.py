@@ -79,9 +79,9 @@ class LocalSVI:
     stepping leaves torch's global generators as they were; its whole state is one
     :class:`~pyro_local.infer.LocalSVIState` (:attr:`state`).
 
-    :param model: a :class:`LocalNet`, or a Pyro model (callable).
+    :param model: a :class:`~pyro_local.nn.LocalNet`, or a Pyro model (callable).
     :param guide: the guide of a plain model (``None`` for a model whose latents are
-        all ``guide_is_prior``); must be ``None`` for a :class:`LocalNet`.
+        all ``guide_is_prior``); must be ``None`` for a :class:`~pyro_local.nn.LocalNet`.
     :param LocalELBO loss: the per-layer ELBO (default ``LocalELBO()``).
     :param optim: a ``torch.optim.Optimizer`` class (default ``torch.optim.Adam``).
     :param dict optim_args: its keyword arguments, for every layer. Unless they set
@@ -91,7 +91,7 @@ class LocalSVI:
     :param dict layer_optim_args: ``{layer: {...}}`` overriding ``optim_args`` per
         layer (per-layer learning rates).
     :param mode: ``"fused"`` or ``"sequential"`` (see :class:`Mode`).
-    :param dict device_map: ``{layer: device}`` placing layers of a :class:`LocalNet`
+    :param dict device_map: ``{layer: device}`` placing layers of a :class:`~pyro_local.nn.LocalNet`
         on devices; inputs move to the layer's device at the layer boundary.
     :param bool distributed: combine each layer's gradients over a
         ``torch.distributed`` process group, each process weighted by its share of the

@@ -124,3 +124,21 @@ def test_grad_norms_are_each_layers_gradient_norm_before_its_update(mode, clip_n
         assert info.grad_norms[layer] == pytest.approx(expected[layer], rel=1e-5)
         assert expected[layer] > 10 * (clip_norm or 0)
     assert by_hand.evaluate(x, y).grad_norms == {}
+
+
+@pytest.mark.cuda
+def test_on_cuda_the_engine_keeps_its_own_stream_and_resumes_it(tmp_path):
+    x, y = (t.cuda() for t in make_data())
+
+    def engine():
+        return LocalSVI(make_net(KINDS, WIDTHS).cuda(), seed=4)
+
+    svi = engine()
+    svi.step(x, y)
+    before = torch.cuda.get_rng_state()
+    path = svi.save(tmp_path / "c.pt")
+    expected = svi.step(x, y)
+    assert torch.equal(torch.cuda.get_rng_state(), before)
+    fresh = engine()
+    fresh.load(path, x, y)
+    assert fresh.step(x, y) == expected
