@@ -91,8 +91,9 @@ class LocalSVI:
     :param dict layer_optim_args: ``{layer: {...}}`` overriding ``optim_args`` per
         layer (per-layer learning rates).
     :param mode: ``"fused"`` or ``"sequential"`` (see :class:`Mode`).
-    :param dict device_map: ``{layer: device}`` placing layers of a :class:`~pyro_local.nn.LocalNet`
-        on devices; inputs move to the layer's device at the layer boundary.
+    :param dict device_map: ``{layer: device}`` placing layers of a
+        :class:`~pyro_local.nn.LocalNet` on devices; inputs move to the layer's device
+        at the layer boundary.
     :param bool distributed: combine each layer's gradients over a
         ``torch.distributed`` process group, each process weighted by its share of the
         batch (default: when one with more than one process is running); see
