@@ -7,7 +7,7 @@ Prints a table and writes JSON. Cases, on an MLP of ``depth`` hidden layers of
 - ``local-loop``: plain PyTorch local learning: per layer detach, forward, loss,
   backward, step (one optimizer per layer);
 - ``localsvi-fused`` / ``localsvi-sequential``: the same local network as a
-  :class:`~pyro_local.infer.LocalNet` under :class:`~pyro_local.infer.LocalSVI`;
+  :class:`~pyro_local.nn.LocalNet` under :class:`~pyro_local.infer.LocalSVI`;
 - ``pyro-svi``: the backprop network as a Pyro model under Pyro's ``SVI``;
 
 plus a Bayesian MLP 784-400-400-10 (batch 128, Normal priors on the weights):
@@ -40,7 +40,8 @@ from pyro.infer import SVI, Trace_ELBO
 from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample
 
-from pyro_local.infer import LocalNet, LocalSVI, SavedTensorMeter
+from pyro_local.infer import LocalSVI, SavedTensorMeter
+from pyro_local.nn import LocalNet
 
 NUM_CLASSES = 10
 

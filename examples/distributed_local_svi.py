@@ -23,8 +23,9 @@ import torch.distributed as tdist
 from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample
 
-from pyro_local.infer import LocalNet, LocalSVI
+from pyro_local.infer import LocalSVI
 from pyro_local.infer import distributed as ddp
+from pyro_local.nn import LocalNet
 
 
 class Block(PyroModule):
@@ -60,8 +61,8 @@ def make_data(n=32, seed=1):
 
 
 def train(net, x, y, num_data, steps, mode):
-    svi = LocalSVI(net, mode=mode, optim_args={"lr": 0.05})
-    pyro.set_rng_seed(0)  # every process draws the same weight samples
+    # seed=0: every process draws the same weight samples
+    svi = LocalSVI(net, mode=mode, optim_args={"lr": 0.05}, seed=0)
     for _ in range(steps):
         svi.step(x, y, num_data)
     return svi

@@ -28,7 +28,7 @@ def predictive_probs(model, guide, x, num_samples=20, batch_size=500, local=Fals
     :param bool local: draw under the local reparameterization handler.
     :param bool parallel: vectorize the whole-weight draws (``Predictive(...,
         parallel=True)``); pass ``False`` for guides that run the model inside them,
-        such as :meth:`~pyro_local.infer.LocalNet.guide`, whose vectorized run puts
+        such as :meth:`~pyro_local.nn.LocalNet.guide`, whose vectorized run puts
         Pyro's sample plate where the model's data plate is.
     :returns: ``(S, N, C)`` probabilities.
     """

@@ -69,7 +69,7 @@ class ModelSpec:
 
     :param model: a Pyro model whose layers are marked with
         :func:`pyro_local.poutine.layer` (or not: then it is one layer), or a
-        :class:`~pyro_local.infer.LocalNet`.
+        :class:`~pyro_local.nn.LocalNet`.
     :param guide: its guide (``None`` for a ``LocalNet``, or a model without latents
         to guide).
     :param tuple train: the training data: tensors sharing their first dimension

@@ -1,4 +1,4 @@
-"""Checkpoint files: atomic writes, safe loads, and the random-number state they carry."""
+"""Checkpoint files: atomic writes and safe loads."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import contextlib
 import errno
 import os
 import pickle
-import random
 import secrets
 import signal
 import threading
@@ -15,7 +14,6 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 #: Temporary files are named ``.<target>.<random>.tmp`` beside their target.
@@ -29,36 +27,6 @@ class CheckpointError(ValueError):
     tensors, numbers, strings and containers (which are never unpickled, since
     unpickling them could run code). The message names the file and what is wrong.
     """
-
-
-def rng_state() -> dict:
-    """
-    The state of every random-number generator a Pyro run draws from: torch's (CPU
-    and each CUDA device), Python's and NumPy's, in types that
-    ``torch.load(weights_only=True)`` accepts.
-    """
-    version, internal, gauss = random.getstate()
-    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()  # noqa: NPY002
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": [version, list(internal), gauss],
-        "numpy": [np_kind, torch.from_numpy(np_keys.astype(np.int64)), np_pos,
-                  np_has_gauss, np_gauss],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    """Restores what :func:`rng_state` captured."""
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))  # noqa: NPY002
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _os_error(exc: BaseException) -> OSError | None:

@@ -34,7 +34,7 @@ class Particle(NamedTuple):
 
     :param dict terms: ``{layer: [SiteTerm, ...]}``, each value already divided by
         the number of particles.
-    :param output: the model's return value (a :class:`~pyro_local.infer.LocalNet`
+    :param output: the model's return value (a :class:`~pyro_local.nn.LocalNet`
         layer's output, which the next layer's particle takes as input).
     """
 
@@ -117,7 +117,7 @@ class LocalELBO(ELBO):
         The particles of one estimate, one run of guide and model each (one run in
         all with ``vectorize_particles``): the library's one particle loop, which
         :meth:`layer_terms` and :class:`~pyro_local.infer.LocalSVI`'s layer-by-layer
-        steps of a :class:`~pyro_local.infer.LocalNet` both consume.
+        steps of a :class:`~pyro_local.nn.LocalNet` both consume.
 
         :param tuple args: the model's and guide's positional arguments.
         :param dict kwargs: their keyword arguments.

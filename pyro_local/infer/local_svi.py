@@ -7,22 +7,22 @@ import functools
 import math
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import NamedTuple
 
 import torch
 
+from ..nn.network import LocalNet
 from . import checkpoint as ckpt
 from . import distributed as ddp
+from .engine_rng import EngineRNG
 from .errors import check_finite_parameters
 from .local_elbo import LocalELBO
-from .local_net import LocalNet
 from .optimizers import optimizer_kernels
 from .ownership import assign_parameters, named_module_parameters, owning_module
 from .param_store import EngineParamStore, ParamRecorder, store_parameters
-from .site_terms import check_finite, layer_losses_from_terms, total
+from .site_terms import check_finite, total
+from .stages import Stage, layer_stages
 from .state_checks import check_engine_state
-
-CHECKPOINT_FORMAT = 1
+from .svi_state import LocalSVIState, StepInfo
 
 
 class Mode(str, enum.Enum):
@@ -35,32 +35,20 @@ class Mode(str, enum.Enum):
     SEQUENTIAL = "sequential"
 
 
-class StepInfo(NamedTuple):
-    """
-    What one :meth:`LocalSVI.step` did.
-
-    :param int step: the number of steps taken so far, this one included.
-    :param float loss: the sum of the layer losses (minus the whole ELBO).
-    :param dict layer_losses: ``{layer: loss}``, each minus that layer's ELBO.
-    """
-
-    step: int
-    loss: float
-    layer_losses: dict[str, float]
+def _stack(tensors) -> torch.Tensor:
+    """Scalar tensors in one tensor, of their promoted dtype, on one device."""
+    values = [v.detach().reshape(()) for v in tensors]
+    dtype = functools.reduce(torch.promote_types, (v.dtype for v in values))
+    if len({v.device for v in values}) > 1:  # layers on several devices
+        values = [v.cpu() for v in values]
+    return torch.stack([v.to(dtype) for v in values])
 
 
-def _to(value, device):
-    if device is None:
-        return value
-    if isinstance(value, torch.Tensor):
-        return value.to(device, non_blocking=True)
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # NamedTuple
-        return type(value)(*(_to(v, device) for v in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(_to(v, device) for v in value)
-    if isinstance(value, dict):
-        return {k: _to(v, device) for k, v in value.items()}
-    return value
+def _floats(tensors: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Scalar tensors as floats in their own precision, with one device sync."""
+    if len(tensors) <= 1:  # sequential mode: one layer
+        return {k: v.item() for k, v in tensors.items()}
+    return dict(zip(tensors, _stack(tensors.values()).tolist()))
 
 
 class LocalSVI:
@@ -68,7 +56,7 @@ class LocalSVI:
     Stochastic variational inference where every layer's ELBO updates only that
     layer's parameters, and no gradient crosses a layer boundary.
 
-    The model is either a :class:`~pyro_local.infer.LocalNet` (a sequence of
+    The model is either a :class:`~pyro_local.nn.LocalNet` (a sequence of
     per-layer Pyro programs; both modes) or any Pyro model whose layers are marked
     with :func:`pyro_local.poutine.layer`, with its guide (``fused`` mode only).
 
@@ -86,9 +74,14 @@ class LocalSVI:
     parameter reached by two layers' losses is a gradient crossing a boundary and,
     with ``strict=True``, an error.
 
-    :param model: a :class:`LocalNet`, or a Pyro model (callable).
+    The engine draws its random numbers from its own stream
+    (:class:`~pyro_local.infer.engine_rng.EngineRNG`), swapped in while it runs, so
+    stepping leaves torch's global generators as they were; its whole state is one
+    :class:`~pyro_local.infer.LocalSVIState` (:attr:`state`).
+
+    :param model: a :class:`~pyro_local.nn.LocalNet`, or a Pyro model (callable).
     :param guide: the guide of a plain model (``None`` for a model whose latents are
-        all ``guide_is_prior``); must be ``None`` for a :class:`LocalNet`.
+        all ``guide_is_prior``); must be ``None`` for a :class:`~pyro_local.nn.LocalNet`.
     :param LocalELBO loss: the per-layer ELBO (default ``LocalELBO()``).
     :param optim: a ``torch.optim.Optimizer`` class (default ``torch.optim.Adam``).
     :param dict optim_args: its keyword arguments, for every layer. Unless they set
@@ -98,20 +91,24 @@ class LocalSVI:
     :param dict layer_optim_args: ``{layer: {...}}`` overriding ``optim_args`` per
         layer (per-layer learning rates).
     :param mode: ``"fused"`` or ``"sequential"`` (see :class:`Mode`).
-    :param dict device_map: ``{layer: device}`` placing layers of a :class:`LocalNet`
-        on devices; inputs move to the layer's device at the layer boundary.
+    :param dict device_map: ``{layer: device}`` placing layers of a
+        :class:`~pyro_local.nn.LocalNet` on devices; inputs move to the layer's device
+        at the layer boundary.
     :param bool distributed: combine each layer's gradients over a
         ``torch.distributed`` process group, each process weighted by its share of the
         batch (default: when one with more than one process is running); see
         :mod:`pyro_local.infer.distributed`.
     :param bool strict: reject gradients crossing layer boundaries (default ``True``).
     :param float clip_norm: optional gradient-norm clipping, per layer.
+    :param int seed: seeds the engine's random-number stream: it draws what
+        ``torch.manual_seed(seed)`` would make torch draw. ``None`` (default) draws a
+        seed from torch's global generator when the engine is built.
 
     Example::
 
         svi = LocalSVI(net, optim_args={"lr": 1e-3}, mode="sequential")
         for x, y in batches:
-            info = svi.step(x, y)       # StepInfo(step, loss, layer_losses)
+            info = svi.step(x, y)   # StepInfo(step, loss, layer_losses, grad_norms)
         svi.save("run/checkpoint.pt")   # atomic; resume with svi.load(...)
     """
 
@@ -129,6 +126,7 @@ class LocalSVI:
         distributed: bool | None = None,
         strict: bool = True,
         clip_norm: float | None = None,
+        seed: int | None = None,
     ):
         if not callable(model):
             raise TypeError(f"model must be a LocalNet or a callable Pyro model, got {model!r}")
@@ -143,7 +141,7 @@ class LocalSVI:
             raise ValueError("a LocalNet holds its layers' guides; pass guide=None")
         if self.net is None and self.mode is Mode.SEQUENTIAL:
             raise ValueError(
-                "mode='sequential' needs the model given as a pyro_local.infer.LocalNet "
+                "mode='sequential' needs the model given as a pyro_local.nn.LocalNet "
                 "(a sequence of per-layer programs)"
             )
         if self.net is None and device_map:
@@ -184,6 +182,8 @@ class LocalSVI:
         self._store_params: dict[str, torch.Tensor] = {}
         #: The engine's own param store (see :mod:`pyro_local.infer.param_store`).
         self.param_store = EngineParamStore()
+        #: The engine's random-number stream.
+        self.rng = EngineRNG(seed)
         self._share = None  # this process's share of the batch (distributed)
 
     # ------------------------------------------------------------------ setup
@@ -208,21 +208,21 @@ class LocalSVI:
         lazily created parameters (autoguides', ``pyro.param``'s) exist, and assigns
         parameters to layers. :meth:`step` calls it on its own; call it yourself
         before :meth:`load_state_dict` on a fresh engine. It leaves no trace:
-        random-number states and module buffers (batch-norm statistics) are as
-        before, so a run takes the same steps whether or not ``init`` was called first.
+        random-number streams (the engine's and torch's) and module buffers (batch-norm
+        statistics) are as before, so a run takes the same steps whether or not
+        ``init`` was called first.
         """
         if self.initialized:
             return
         modules = list(self._modules().values())
         buffers = [(b, b.detach().clone()) for m in modules for b in m.buffers()]
-        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
         recorder = ParamRecorder()
-        with torch.random.fork_rng(devices=devices):
+        with self.rng.forked():
             with self.param_store.active():
                 if self.net is not None and self.loss.vectorize_particles:
                     self._guess_plate_nesting(args, kwargs)
                 with recorder:
-                    losses = {layer: loss for layer, loss, _ in self._layers(args, kwargs)}
+                    losses = {stage.layer: stage.loss for stage in self._layers(args, kwargs)}
             self._initialize(losses, recorder)
         with torch.no_grad():
             for buffer, value in buffers:
@@ -277,56 +277,31 @@ class LocalSVI:
             ddp.broadcast_tensors(list(self._params.values()) + buffers)
 
     # ---------------------------------------------------------------- forward
-    def _layers(self, args, kwargs) -> Iterator[tuple[str, torch.Tensor, list]]:
-        """
-        Yields ``(layer, loss, site terms)`` for every layer in order. For a
-        :class:`LocalNet` each layer runs only when the previous one has been
-        consumed, so sequential mode can step and free it first.
-        """
-        if self.net is None:
-            terms = self.loss.layer_terms(self.model, self.guide, *args, **kwargs)
-            for layer, loss in layer_losses_from_terms(terms).items():
-                yield layer, loss, terms[layer]
-            return
-        if not args:
-            raise TypeError("a LocalNet step needs the network's input as first argument")
-        inputs = [args[0]] * self.loss.particle_count
-        for name in self.net.names:
-            device = self.device_map.get(name)
-            particles = self.net.stage_particles(
-                name, self.loss, [_to(h, device) for h in inputs],
-                _to(args[1:], device), _to(kwargs, device),
-            )
-            terms = [t for p in particles for t in p.terms.get(name, [])]
-            loss = -total(t.value for t in terms) if terms else torch.zeros((), device=device)
-            inputs = [p.output for p in particles]
-            yield name, loss, terms
+    def _layers(self, args, kwargs) -> Iterator[Stage]:
+        """The step's stages, layer by layer (see :func:`~pyro_local.infer.stages.layer_stages`)."""
+        return layer_stages(self.model, self.guide, self.loss, args, kwargs, self.device_map)
 
     # ------------------------------------------------------------------- step
     def _values(self, losses: dict[str, torch.Tensor]) -> dict[str, float]:
-        """
-        Loss values as floats, in the losses' own precision, with one device sync
-        (averaged over processes).
-        """
-        values = [v.detach().reshape(()) for v in losses.values()]
-        if len(values) == 1 and not self.distributed:  # sequential mode: one layer
-            return {layer: values[0].item() for layer in losses}
-        dtype = functools.reduce(torch.promote_types, (v.dtype for v in values))
-        if len({v.device for v in values}) > 1:  # layers on several devices
-            values = [v.cpu() for v in values]
-        stacked = torch.stack([v.to(dtype) for v in values])
-        if self.distributed:
-            stacked = ddp.all_reduce_mean(stacked, self._share)
-        return dict(zip(losses, stacked.tolist()))
+        """Loss values as floats with one device sync (averaged over processes)."""
+        if not self.distributed:
+            return _floats(losses)
+        stacked = _stack(losses.values())
+        return dict(zip(losses, ddp.all_reduce_mean(stacked, self._share).tolist()))
 
-    def _update(self, layers) -> None:
+    def _update(self, layers, norms: dict[str, torch.Tensor]) -> None:
+        """Steps the optimizers of ``layers``, putting each layer's gradient norm in ``norms``."""
         updated = [layer for layer in layers if layer in self.optimizers]
         for layer in updated:
             params = [self._params[n] for n in self.layer_params[layer]]
             if self.distributed:
                 ddp.all_reduce_gradients(params, self._share)
-            if self.clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
+            grads = [p.grad for p in params if p.grad is not None]
+            # One foreach kernel per layer, no host sync: step() reads them all at once.
+            norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+            if self.clip_norm is not None and grads:
+                torch.nn.utils.clip_grads_with_norm_(params, self.clip_norm, norm)
+            norms[layer] = norm
             self.optimizers[layer].step()
             self.optimizers[layer].zero_grad(set_to_none=True)
         check_finite_parameters(self._layer_params(updated), self.step_count + 1)
@@ -335,21 +310,23 @@ class LocalSVI:
         return {layer: {n: self._params[n] for n in self.layer_params.get(layer, [])}
                 for layer in layers}
 
-    def _step_layers(self, stages) -> dict[str, float]:
-        """Differentiates and updates ``[(layer, loss, terms), ...]`` together."""
-        losses = {layer: loss for layer, loss, _ in stages}
+    def _step_layers(self, stages: list[Stage], norms: dict) -> dict[str, float]:
+        """Differentiates and updates ``stages`` together; returns their loss values."""
+        losses = {stage.layer: stage.loss for stage in stages}
         values = self._values(losses)
-        check_finite(values, {layer: terms for layer, _, terms in stages})
+        check_finite(values, {stage.layer: stage.terms for stage in stages})
         loss = total(losses.values())
         if torch.is_tensor(loss) and loss.requires_grad:
             loss.backward()
-        self._update(losses)
+        self._update(losses, norms)
         return values
 
     def step(self, *args, **kwargs) -> StepInfo:
         """
-        One update of every layer on one batch. For a :class:`LocalNet` the first
-        positional argument is the network's input; all arguments go to every layer.
+        One update of every layer on one batch. For a :class:`~pyro_local.nn.LocalNet`
+        the first positional argument is the network's input; all arguments go to
+        every layer. Both modes consume the same stages (:meth:`_layers`): fused mode
+        differentiates and steps them all at once, sequential mode one at a time.
 
         :returns: a :class:`StepInfo`.
         :raises NonFiniteLossError: when a layer's loss is NaN or infinite (naming
@@ -361,17 +338,18 @@ class LocalSVI:
         self.init(*args, **kwargs)
         if self.distributed:
             self._share = ddp.local_share(args, kwargs)
-        with self.param_store.active():
-            if self.mode is Mode.FUSED:
-                values = self._step_layers(list(self._layers(args, kwargs)))
-            else:  # each layer steps, and its graph is freed, before the next runs
-                values = {}
-                for stage in self._layers(args, kwargs):
-                    values.update(self._step_layers([stage]))
+        norms: dict[str, torch.Tensor] = {}
+        with self.rng.active(), self.param_store.active():
+            stages = self._layers(args, kwargs)
+            groups = [list(stages)] if self.mode is Mode.FUSED else ([s] for s in stages)
+            values = {}
+            for group in groups:  # sequential: a layer's graph is freed before the next runs
+                values.update(self._step_layers(group, norms))
         self.step_count += 1
         for layer, value in values.items():
             self.history.setdefault(layer, []).append(value)
-        return StepInfo(self.step_count, math.fsum(values.values()), values)
+        return StepInfo(self.step_count, math.fsum(values.values()), values,
+                        _floats(norms))
 
     def layer_losses(self, *args, **kwargs) -> dict[str, torch.Tensor]:
         """
@@ -379,8 +357,8 @@ class LocalSVI:
         custom loops and checks); initializes the engine if needed.
         """
         self.init(*args, **kwargs)
-        with self.param_store.active():
-            return {layer: loss for layer, loss, _ in self._layers(args, kwargs)}
+        with self.rng.active(), self.param_store.active():
+            return {stage.layer: stage.loss for stage in self._layers(args, kwargs)}
 
     def evaluate(self, *args, **kwargs) -> StepInfo:
         """The per-layer losses on a batch, without gradients or updates."""
@@ -388,36 +366,47 @@ class LocalSVI:
             raise RuntimeError("evaluate() needs an initialized engine: call init() or step()")
         if self.distributed:
             self._share = ddp.local_share(args, kwargs)
-        with torch.no_grad(), self.param_store.active():
-            values = self._values({layer: loss for layer, loss, _ in self._layers(args, kwargs)})
-        return StepInfo(self.step_count, math.fsum(values.values()), values)
+        with torch.no_grad(), self.rng.active(), self.param_store.active():
+            losses = {stage.layer: stage.loss for stage in self._layers(args, kwargs)}
+            values = self._values(losses)
+        return StepInfo(self.step_count, math.fsum(values.values()), values, {})
 
     # ------------------------------------------------------------- checkpoint
-    def state_dict(self) -> dict:
+    @property
+    def state(self) -> LocalSVIState:
         """
-        Everything needed to continue exactly where this run is: parameters and
-        buffers (of the modules, and those ``pyro.param`` created), optimizer states,
-        histories, step count, random-number states.
+        The engine's state as one record: parameters and buffers (of the modules, and
+        those ``pyro.param`` created), optimizer states, histories, step count and the
+        engine's random-number stream. Its tensors are the engine's own, not copies.
         """
         if not self.initialized:
             raise RuntimeError("nothing to save: the engine has not taken a step yet")
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "mode": self.mode.value,
-            "step": self.step_count,
-            "layer_params": {k: list(v) for k, v in self.layer_params.items()},
-            "modules": {k: m.state_dict() for k, m in self._modules().items()},
-            "param_store": {k: v.detach() for k, v in self._store_params.items()},
-            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
-            "history": {k: list(v) for k, v in self.history.items()},
-            "rng": ckpt.rng_state(),
-        }
+        return LocalSVIState(
+            step=self.step_count,
+            mode=self.mode.value,
+            layer_params={k: list(v) for k, v in self.layer_params.items()},
+            modules={k: m.state_dict() for k, m in self._modules().items()},
+            param_store={k: v.detach() for k, v in self._store_params.items()},
+            optimizers={k: opt.state_dict() for k, opt in self.optimizers.items()},
+            history={k: list(v) for k, v in self.history.items()},
+            rng=self.rng.state_dict(),
+        )
+
+    def state_dict(self) -> dict:
+        """
+        :attr:`state` as plain dicts and tensors (loadable with
+        ``torch.load(weights_only=True)``): everything needed to continue exactly
+        where this run is.
+        """
+        return self.state.to_dict()
 
     def load_state_dict(self, state: dict) -> None:
         """
-        Restores :meth:`state_dict`; the engine must be initialized (see :meth:`init`).
-        All or nothing: every part is checked against this engine (layers, module
-        entries and shapes, optimizer states) before anything is written.
+        Restores :meth:`state_dict` (also one of the checkpoint format before the
+        engine owned its random-number stream); the engine must be initialized (see
+        :meth:`init`). All or nothing: every part is checked against this engine
+        (layers, module entries and shapes, optimizer states, random-number state)
+        before anything is written.
 
         :raises ValueError: naming the first part that does not fit.
         """
@@ -425,31 +414,24 @@ class LocalSVI:
             raise RuntimeError(
                 "load_state_dict needs the parameters to exist: call init(*batch) first"
             )
-        if not isinstance(state, Mapping) or state.get("format") != CHECKPOINT_FORMAT:
-            found = state.get("format") if isinstance(state, Mapping) else type(state).__name__
-            raise ValueError(f"unknown checkpoint format {found!r}")
+        record = LocalSVIState.from_dict(state)
         modules = self._modules()
         check_engine_state(
-            state, layer_params=self.layer_params, modules=modules,
+            record._asdict(), layer_params=self.layer_params, modules=modules,
             store_params=self._store_params, optimizers=self.optimizers,
         )
-        previous_rng = ckpt.rng_state()
-        try:
-            ckpt.set_rng_state(state["rng"])
-        except Exception as error:
-            ckpt.set_rng_state(previous_rng)
-            raise ValueError(f"the checkpoint's random-number state is malformed: {error}") from (
-                None
-            )
+        rng = EngineRNG(self.rng.seed)
+        rng.load_state_dict(record.rng)  # checked before anything is written
         for key, module in modules.items():
-            module.load_state_dict(state["modules"][key])
+            module.load_state_dict(record.modules[key])
         with torch.no_grad():
             for name, value in self._store_params.items():
-                value.copy_(state["param_store"][name])
+                value.copy_(record.param_store[name])
         for layer, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][layer])
-        self.history = {k: list(v) for k, v in state["history"].items()}
-        self.step_count = int(state["step"])
+            opt.load_state_dict(record.optimizers[layer])
+        self.history = {k: list(v) for k, v in record.history.items()}
+        self.step_count = int(record.step)
+        self.rng = rng
 
     def save(self, path, extra: dict | None = None):
         """

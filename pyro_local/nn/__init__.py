@@ -4,9 +4,10 @@ Bayesian layers with matrix-variate Gaussian weights and the local reparameteriz
 trick (Louizos & Welling 2016): :class:`BayesLinear`, :class:`BayesConv2d`, priors and
 pseudo-data.
 
-Local learning: a :class:`Stack` describes a feed-forward network; :func:`local_net`
-turns it into a :class:`~pyro_local.infer.LocalNet` whose every block is trained by its
-own local objective, written as Pyro sites by a head:
+Local learning: a :class:`LocalNet` is a network as a sequence of per-layer Pyro
+programs; a :class:`Stack` describes a feed-forward network, and :func:`local_net`
+turns it into a :class:`LocalNet` whose every block is trained by its own local
+objective, written as Pyro sites by a head:
 
 - :class:`GreedyHeads`: a learned linear or small conv classifier per layer;
 - :class:`SVP`: stochastic layers, fixed random projections, Bhattacharyya alignment;
@@ -36,6 +37,7 @@ from .local_layer import (
 )
 from .local_reparam import PseudoData, preactivation_moments, sample_preactivations
 from .local_reparam_messenger import LocalReparameterizationMessenger, local_reparameterization
+from .network import LocalNet
 from .priors import MatrixNormalPrior, NormalPrior
 from .pseudo_data import PseudoDataModule, noise_neg_kl
 from .stack import Flatten, Stack
@@ -66,6 +68,7 @@ __all__ = [
     "LinearMap",
     "LocalHead",
     "LocalLayer",
+    "LocalNet",
     "LocalReparameterizationMessenger",
     "MatrixNormalPrior",
     "NormalPrior",

@@ -13,7 +13,7 @@ encoders' outputs are *not* cut: they are trained by module ``k``'s local loss (
 next module's term, seen from the boundary they cross) and stay in the network at
 inference.
 
-In a :class:`~pyro_local.infer.LocalNet` the context travels as the layers' output,
+In a :class:`~pyro_local.nn.LocalNet` the context travels as the layers' output,
 a :class:`ContextState` (a named tuple, which :func:`~pyro_local.poutine.cut`
 detaches whole at every boundary).
 """

@@ -12,8 +12,8 @@ import torch
 from pyro import poutine
 from pyro.nn import PyroModule
 
-from ..infer import LocalNet
 from .contsup import ContextState, ContSup, first_state
+from .network import LocalNet
 from .stack import Stack
 
 #: The name of the output classifier's layer in the nets that :func:`local_net` builds.
@@ -183,7 +183,7 @@ def local_net(stack: Stack, heads: Callable, context: ContSup | None = None,
               seed: int = 0, num_data: int | None = None,
               guide_builder: Callable | None = None) -> LocalNet:
     """
-    A :class:`~pyro_local.infer.LocalNet` that trains ``stack`` with a local rule:
+    A :class:`~pyro_local.nn.LocalNet` that trains ``stack`` with a local rule:
     one layer per block, each with the head ``heads(spec)`` builds for it, and a
     last layer ``"output"`` training the classifier on the last block's cut output.
     The blocks and classifier are ``stack``'s own modules (shared, not copied), so
@@ -202,7 +202,7 @@ def local_net(stack: Stack, heads: Callable, context: ContSup | None = None,
     :param callable guide_builder: ``layer model -> guide`` for layers with latent
         sites, e.g. :class:`~pyro_local.guides.AutoMatrixNormal` for Bayesian blocks
         (it may return ``None`` for a layer without any); see
-        :class:`~pyro_local.infer.LocalNet`.
+        :class:`~pyro_local.nn.LocalNet`.
 
     Example::
 
@@ -237,7 +237,7 @@ def local_net(stack: Stack, heads: Callable, context: ContSup | None = None,
 def backprop_net(stack: Stack, num_data: int | None = None) -> LocalNet:
     """
     ``stack`` trained end to end (the reference for local rules): a
-    :class:`~pyro_local.infer.LocalNet` of a single layer ``"net"`` whose loss is the
+    :class:`~pyro_local.nn.LocalNet` of a single layer ``"net"`` whose loss is the
     output's cross-entropy; under :class:`~pyro_local.infer.LocalSVI` it is backprop.
     """
     if not isinstance(stack, Stack):

@@ -62,7 +62,7 @@ FACTORY = textwrap.dedent('''
 
     def local_net(*, seed, hidden=(6,)):
         """Two deterministic blocks with local heads: a LocalNet."""
-        from pyro_local.infer import LocalNet
+        from pyro_local.nn import LocalNet
 
         g = torch.Generator().manual_seed(1)
         x, y = torch.randn(48, 4, generator=g), torch.randint(0, 3, (48,), generator=g)

@@ -52,7 +52,8 @@ def fit(engine, model, make_guide, args=(), steps=300, lr=0.1, lrd=0.99,
         losses = [svi.step(*args) for _ in range(steps)]
     else:
         elbo = LocalELBO(**vectorize, closed_form_kl=closed_form_kl)
-        svi = LocalSVI(model, guide, loss=elbo, optim=ClippedAdam, optim_args=optim_args)
+        svi = LocalSVI(model, guide, loss=elbo, optim=ClippedAdam, optim_args=optim_args,
+                       seed=seed + 1)  # the stream Pyro's SVI draws from
         losses = [svi.step(*args).loss for _ in range(steps)]
     if isinstance(guide, torch.nn.Module):
         named = guide.named_parameters()

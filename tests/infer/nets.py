@@ -6,7 +6,7 @@ import torch
 from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample
 
-from pyro_local.infer import LocalNet
+from pyro_local.nn import LocalNet
 
 NUM_CLASSES = 3
 

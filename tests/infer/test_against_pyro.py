@@ -54,7 +54,8 @@ def test_one_layer_steps_like_pyro_svi(prior, elbo):
             svi = SVI(model, guide, pyro.optim.Adam({"lr": 0.05}), elbo())
             losses = [svi.step(x, y) for _ in range(8)]
         else:
-            svi = LocalSVI(model, guide, optim_args={"lr": 0.05})
+            # seed=0 draws what pyro.set_rng_seed(0) makes Pyro's SVI draw
+            svi = LocalSVI(model, guide, optim_args={"lr": 0.05}, seed=0)
             losses = [svi.step(x, y).loss for _ in range(8)]
         paths.append((losses, guide.locs.w.detach().clone(), guide.scales.w.detach().clone()))
     (l_pyro, m_pyro, s_pyro), (l_ours, m_ours, s_ours) = paths
@@ -89,8 +90,7 @@ def test_two_layers_recover_their_closed_form_posteriors():
 
     model = Model()
     guide = AutoNormal(model, init_scale=0.1)
-    svi = LocalSVI(model, guide, optim_args={"lr": 0.05})
-    pyro.set_rng_seed(0)
+    svi = LocalSVI(model, guide, optim_args={"lr": 0.05}, seed=0)
     for step in range(1200):
         if step == 800:  # anneal, so the stationary noise of SGD is small
             for opt in svi.optimizers.values():

@@ -9,7 +9,8 @@ import torch
 from pyro import poutine
 from pyro.infer import Predictive
 
-from pyro_local.infer import LayerLeakError, LocalELBO, LocalNet, LocalSVI, NonFiniteLossError
+from pyro_local.infer import LayerLeakError, LocalELBO, LocalSVI, NonFiniteLossError
+from pyro_local.nn import LocalNet
 from pyro_local.poutine import layer
 
 from .nets import DetBlock, make_data, make_net
@@ -83,7 +84,7 @@ def test_perturbing_one_layer_changes_no_other_gradient(trial):
     params = dict(net.named_parameters())
 
     def grads(factor):
-        pyro.set_rng_seed(trial)
+        svi.rng.manual_seed(trial)
         losses = svi.layer_losses(x, y)
         total = sum(v * (factor if name == k else 1.0) for name, v in losses.items())
         gs = torch.autograd.grad(total, list(params.values()), allow_unused=True)
@@ -219,7 +220,7 @@ def test_whole_network_guide_gives_pyro_the_same_elbo():
     svi = LocalSVI(net)
     x, y = make_data()
     svi.init(x, y)  # autoguides draw their initial values on the first call
-    pyro.set_rng_seed(0)
+    svi.rng.manual_seed(0)  # the engine draws from its own stream
     ours = sum(svi.layer_losses(x, y).values())
     pyro.set_rng_seed(0)
     theirs = pyro.infer.TraceMeanField_ELBO().differentiable_loss(net.model, net.guide, x, y)
@@ -239,7 +240,7 @@ def test_bad_arguments():
     net = make_net(["det"], [5, 3])
     with pytest.raises(ValueError, match="mode must be one of"):
         LocalSVI(net, mode="bogus")
-    with pytest.raises(ValueError, match="needs the model given as a pyro_local.infer.LocalNet"):
+    with pytest.raises(ValueError, match="needs the model given as a pyro_local.nn.LocalNet"):
         LocalSVI(DetBlock(5, 3), None, mode="sequential")
     with pytest.raises(ValueError, match="holds its layers' guides"):
         LocalSVI(net, guide=lambda *a: None)
@@ -311,14 +312,13 @@ def test_vectorized_particles_in_both_modes_match_pyro():
     for mode in ("fused", "sequential"):
         net = make_net(["stoch", "det", "stoch"], [5, 6, 4, 3])
         elbo = LocalELBO(num_particles=3, vectorize_particles=True)
-        svi = LocalSVI(net, loss=elbo, mode=mode, optim_args={"lr": 0.05})
-        pyro.set_rng_seed(1)
+        svi = LocalSVI(net, loss=elbo, mode=mode, optim_args={"lr": 0.05}, seed=1)
         results.append([svi.step(x, y).loss for _ in range(3)] + [_params(net)])
         assert elbo.max_plate_nesting == 2
     assert results[0][:3] == pytest.approx(results[1][:3], rel=1e-6)
     for k, v in results[0][3].items():
         torch.testing.assert_close(v, results[1][3][k])
-    pyro.set_rng_seed(2)
+    svi.rng.manual_seed(2)
     ours = sum(svi.layer_losses(x, y).values())
     pyro.set_rng_seed(2)
     theirs = pyro.infer.TraceMeanField_ELBO(

@@ -34,7 +34,7 @@ def test_a_pyro_param_guide_trains_as_under_pyro_svi():
             svi = SVI(model, guide, pyro.optim.Adam({"lr": 0.05}), TraceMeanField_ELBO())
             losses = [svi.step() for _ in range(20)]
         else:
-            svi = LocalSVI(model, guide, optim_args={"lr": 0.05})
+            svi = LocalSVI(model, guide, optim_args={"lr": 0.05}, seed=0)
             losses = [svi.step().loss for _ in range(20)]
             assert svi.layer_params == {"global": ["param_store.loc", "param_store.scale"]}
         # The trained values stay in Pyro's param store, as under Pyro's SVI.

@@ -1,4 +1,4 @@
-"""A network given as a sequence of per-layer Pyro programs."""
+"""A network given as a sequence of per-layer Pyro programs: structure only, no inference."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from pyro.nn import PyroModule, pyro_method
 from pyro.poutine.messenger import Messenger
 
 from ..poutine import cut, layer
-from .traces import guide_is_prior, replay
 
 
 def _exposes_prior_latent(msg) -> bool:
-    return msg["type"] == "sample" and not msg["is_observed"] and guide_is_prior(msg)
+    # A latent marked guide_is_prior (see pyro_local.infer.guide_is_prior) is sampled
+    # in the guide with the model's own distribution.
+    return (msg["type"] == "sample" and not msg["is_observed"]
+            and bool(msg["infer"].get("guide_is_prior", False)))
 
 
 class _LayerPrefix(Messenger):
@@ -41,7 +43,7 @@ class LocalNet(PyroModule):
     ``h`` (the network's input for the first layer) and the batch's remaining
     arguments (labels, say), with an optional guide of the same signature for its
     latent sites. One definition serves both of
-    :class:`~pyro_local.infer.LocalSVI`'s modes: ``fused`` runs all layers and
+    the modes of :class:`~pyro_local.infer.LocalSVI`: ``fused`` runs all layers and
     steps once, ``sequential`` runs, differentiates and steps one layer at a time.
 
     Each layer's input is cut from the graph (:func:`pyro_local.poutine.cut`), and
@@ -150,32 +152,6 @@ class LocalNet(PyroModule):
             return module
         return getattr(self, attr)
 
-    def stage_particles(self, name, elbo, inputs, args=(), kwargs=None) -> list:
-        """
-        Runs layer ``name`` once per particle of ``elbo`` (a
-        :class:`~pyro_local.infer.LocalELBO`): its guide, then its model replayed
-        against it, on that particle's input (cut from the graph).
-
-        :param list inputs: the layer's input per particle (``elbo.particle_count``).
-        :returns: the :class:`~pyro_local.infer.local_elbo.Particle` s, whose
-            ``terms`` hold this layer's sites and whose ``output`` is the next layer's
-            input.
-        """
-        with layer(name):
-            particles = list(
-                elbo.particles(
-                    self.stage_model(name), self.stage_guide(name), args, kwargs,
-                    inputs=[cut(h) for h in inputs],
-                )
-            )
-        stray = {k for p in particles for k in p.terms} - {name}
-        if stray:
-            raise ValueError(
-                f"layer {name!r} of a LocalNet produced sites labelled {sorted(stray)}; "
-                "each LocalNet layer is one layer: remove the inner layer() handlers"
-            )
-        return particles
-
     @pyro_method
     def model(self, x, *args, **kwargs):
         """The whole network as one Pyro model; returns the last layer's output."""
@@ -197,8 +173,12 @@ class LocalNet(PyroModule):
                     trace = poutine.Trace()
                 else:
                     trace = poutine.trace(guide).get_trace(h, *args, **kwargs)
+                # Pyro's own replay suffices: the layer label is set by the layer()
+                # handler around it, and the replayed sites are hidden anyway. The
+                # prefix goes inside the replay so that it matches the guide trace's
+                # names ("l1.z"), which were prefixed the same way.
                 forward = poutine.block(
-                    replay(self.stage_model(name), trace),
+                    poutine.replay(_LayerPrefix(name)(self.stage_model(name)), trace=trace),
                     hide_fn=lambda msg: not _exposes_prior_latent(msg),
                 )
                 h = forward(h, *args, **kwargs)
