@@ -24,7 +24,8 @@ from torch import nn
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal, StructuredRectifiedGuide
 from pyro_local.infer import LocalSVI
-from pyro_local.models import BayesianMLP, RectifiedHierarchy
+from pyro_local.models import RectifiedHierarchy
+from pyro_local.models.architectures import BayesianMLP
 from pyro_local.models.rectified_hierarchy import OBSERVED, latent_name
 from pyro_local.nn import local_reparameterization
 

@@ -23,7 +23,7 @@ from pyro.infer.autoguide import AutoDelta, AutoNormal, init_to_sample
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
 from pyro_local.infer import LocalSVI
-from pyro_local.models import BayesianLeNet5, BayesianMLP
+from pyro_local.models.architectures import BayesianLeNet5, BayesianMLP
 from pyro_local.nn import local_reparameterization
 
 GUIDES = {

@@ -59,7 +59,7 @@ import pyro
 import torch
 from bench_engine import local_loop_step, localsvi_step
 
-from pyro_local.infer import SavedTensorMeter
+from pyro_local.infer.memory import SavedTensorMeter
 
 
 @contextlib.contextmanager

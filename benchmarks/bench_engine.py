@@ -40,7 +40,8 @@ from pyro.infer import SVI, Trace_ELBO
 from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample
 
-from pyro_local.infer import LocalSVI, SavedTensorMeter
+from pyro_local.infer import LocalSVI
+from pyro_local.infer.memory import SavedTensorMeter
 from pyro_local.nn import LocalNet
 
 NUM_CLASSES = 10

@@ -30,7 +30,8 @@ import time
 import pyro
 import torch
 
-from pyro_local.infer import LocalSVI, SavedTensorMeter
+from pyro_local.infer import LocalSVI
+from pyro_local.infer.memory import SavedTensorMeter
 from pyro_local.models import vgg8
 from pyro_local.nn import LLS, SVP, GreedyHeads, backprop_net, local_net
 

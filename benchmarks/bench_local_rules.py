@@ -25,7 +25,8 @@ import pyro
 import torch
 
 from pyro_local.data import RandomCropFlip, TensorLoader, load
-from pyro_local.infer import LocalSVI, SavedTensorMeter
+from pyro_local.infer import LocalSVI
+from pyro_local.infer.memory import SavedTensorMeter
 from pyro_local.models import small_conv
 from pyro_local.nn import LLS, SVP, ContSup, GreedyHeads, backprop_net, local_net
 

@@ -51,7 +51,8 @@ from pyro_local.guides import (
     InitScales,
     init_to_pytorch,
 )
-from pyro_local.infer import LocalELBO, LocalSVI, ParameterEMA
+from pyro_local.infer import LocalELBO, LocalSVI
+from pyro_local.infer.averaging import ParameterEMA
 from pyro_local.models import BayesianClassifier, bayes_lenet5, bayes_mlp, predictive_probs
 from pyro_local.nn import GreedyHeads, MatrixNormalPrior, local_net, local_reparameterization
 

@@ -42,19 +42,11 @@ import torch
 from tqdm.auto import tqdm
 
 from pyro_local.data import RandomCropFlip, TensorLoader, load
-from pyro_local.infer import LocalSVI, SavedTensorMeter
+from pyro_local.infer import LocalSVI
+from pyro_local.infer.memory import SavedTensorMeter
 from pyro_local.models import mlp, small_conv, small_vit, vgg8
-from pyro_local.nn import (
-    LLS,
-    SVP,
-    ContSup,
-    GreedyHeads,
-    backprop_net,
-    local_net,
-    pool_features,
-    pooled_dim,
-    predict,
-)
+from pyro_local.nn import LLS, SVP, ContSup, GreedyHeads, backprop_net, local_net, predict
+from pyro_local.nn.features import pool_features, pooled_dim
 
 NETWORKS = {"small_conv": small_conv, "mlp": mlp, "vgg8": vgg8, "vit": small_vit}
 

@@ -38,8 +38,9 @@ from pyro_local.guides import (
     MeanFieldRectifiedGuide,
     StructuredRectifiedGuide,
 )
-from pyro_local.infer import LocalELBO, LocalSVI, importance_log_likelihood, iwae_bound
+from pyro_local.infer import LocalELBO, LocalSVI, importance_log_likelihood
 from pyro_local.infer.checkpoint import safe_load
+from pyro_local.infer.importance import iwae_bound
 from pyro_local.models import GaussianVAE, RectifiedHierarchy
 
 VARIANTS = {

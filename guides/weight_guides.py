@@ -13,7 +13,7 @@ from pyro.infer.util import is_validation_enabled
 from pyro.nn import PyroModule
 from torch.distributions import constraints
 
-from pyro_local.infer import guide_is_prior
+from pyro_local.infer.traces import guide_is_prior
 from pyro_local.nn import local_reparameterization
 from pyro_local.nn.deferred import BIAS_ROW, LOCAL_REPARAM, WEIGHT_SCALE
 

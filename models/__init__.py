@@ -2,10 +2,10 @@
 
 - Bayesian networks with matrix-variate Gaussian weight posteriors (Louizos & Welling
   2016): :func:`bayes_mlp` and :func:`bayes_lenet5` build them as a
-  :class:`pyro_local.nn.Stack` of Bayesian :class:`Block` s, trained layer by layer
-  with :func:`pyro_local.nn.local_net` or with one global ELBO as
-  :class:`BayesianClassifier` (:class:`BayesianMLP`, :class:`BayesianLeNet5`);
-  :class:`BayesianRegressor`.
+  :class:`pyro_local.nn.Stack` of Bayesian blocks, trained layer by layer
+  with :func:`pyro_local.nn.local_net` or with one global ELBO as a
+  :class:`BayesianClassifier`, whose posterior predictive class probabilities
+  :func:`predictive_probs` gives; the regression counterpart :class:`BayesianRegressor`.
 - Networks for local learning rules, each a :class:`pyro_local.nn.Stack` trainable end
   to end (:func:`pyro_local.nn.backprop_net`) or with any local rule
   (:func:`pyro_local.nn.local_net`): :func:`mlp`, :func:`small_conv`, :func:`vgg8`,
@@ -14,36 +14,21 @@
   :class:`RectifiedHierarchy`, and the one-layer :class:`GaussianVAE` baseline.
 """
 
-from .architectures import (
-    BayesianLeNet5,
-    BayesianMLP,
-    BayesianRegressor,
-    bayes_lenet5,
-    bayes_mlp,
-)
-from .bayesian_blocks import BayesianClassifier, Block
-from .gaussian_vae import LATENT, GaussianVAE
-from .likelihoods import Likelihood, ObservationModel
+from .architectures import BayesianRegressor, bayes_lenet5, bayes_mlp
+from .bayesian_blocks import BayesianClassifier
+from .gaussian_vae import GaussianVAE
 from .mlp import mlp
 from .predict import predictive_probs
-from .rectified_hierarchy import OBSERVED, RectifiedHierarchy, latent_name
+from .rectified_hierarchy import RectifiedHierarchy
 from .small_conv import small_conv
 from .vgg import vgg8
 from .vit import small_vit
 
 __all__ = [
-    "LATENT",
-    "OBSERVED",
-    "GaussianVAE",
-    "Likelihood",
-    "ObservationModel",
-    "RectifiedHierarchy",
-    "latent_name",
     "BayesianClassifier",
-    "BayesianLeNet5",
-    "BayesianMLP",
     "BayesianRegressor",
-    "Block",
+    "GaussianVAE",
+    "RectifiedHierarchy",
     "bayes_lenet5",
     "bayes_mlp",
     "mlp",

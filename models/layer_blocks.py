@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pyro_local.nn import Flatten
+from pyro_local.nn.stack import Flatten
 
 
 def conv_block(c_in: int, c_out: int, pool: str | None = None, leaky: bool = True):

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import torch
 
-from pyro_local.nn import Flatten, Stack
+from pyro_local.nn import Stack
+from pyro_local.nn.stack import Flatten
 
 
 def mlp(input_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (1024, 1024, 1024),

@@ -70,7 +70,7 @@ class _AveragedSVI(LocalSVI):
 
     def _ensure_average(self):
         if self.average is None:
-            from ..infer import ParameterEMA
+            from ..infer.averaging import ParameterEMA
 
             modules = [m for m in (self.model, self.guide) if isinstance(m, torch.nn.Module)]
             self.average = ParameterEMA([p for m in modules for p in m.parameters()], self.decay)

@@ -12,7 +12,7 @@ from pyro.infer import ELBO
 from pyro.infer.elbo import ELBOModule
 from pyro.infer.util import is_validation_enabled
 
-from ..poutine import GLOBAL
+from ..poutine.layer_messenger import GLOBAL
 from .errors import NonFiniteLossError
 from .site_terms import (
     SiteTerm,

@@ -10,7 +10,7 @@ import scipy.stats
 import torch
 
 from pyro_local.diagnostics import collect_draws
-from pyro_local.poutine import GLOBAL
+from pyro_local.poutine.layer_messenger import GLOBAL
 
 from .conjugate import LinearRegression, NormalMeans
 

@@ -6,7 +6,7 @@ import torch
 from torch.distributions import kl_divergence
 
 from pyro_local.distributions import RectifiedNormal
-from pyro_local.infer import SavedTensorMeter
+from pyro_local.infer.memory import SavedTensorMeter
 
 from .rectified_kl_reference import composed_kl
 

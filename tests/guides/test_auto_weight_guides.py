@@ -17,7 +17,8 @@ from pyro_local.guides import (
     InitScales,
     init_to_pytorch,
 )
-from pyro_local.infer import get_traces, site_terms
+from pyro_local.infer.site_terms import site_terms
+from pyro_local.infer.traces import get_traces
 from pyro_local.nn import BayesLinear
 
 FACTORS = {"diagonal": DiagonalFactor, "low_rank": LowRankFactor, "dense": DenseFactor}

@@ -17,7 +17,7 @@ from pyro.nn import PyroModule
 from torch.distributions import kl_divergence
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
-from pyro_local.infer import get_traces
+from pyro_local.infer.traces import get_traces
 from pyro_local.nn import BayesLinear, MatrixNormalPrior, local_reparameterization
 
 GUIDES = [AutoMatrixNormal, AutoMeanFieldNormal]

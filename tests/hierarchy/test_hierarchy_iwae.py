@@ -12,7 +12,8 @@ import pytest
 import torch
 from scipy.stats import t as student_t
 
-from pyro_local.infer import LocalELBO, importance_log_likelihood, iwae_bound
+from pyro_local.infer import LocalELBO, importance_log_likelihood
+from pyro_local.infer.importance import iwae_bound
 
 from .hierarchy_reference import log_marginal
 from .test_hierarchy_elbo import tiny

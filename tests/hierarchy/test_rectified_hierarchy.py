@@ -15,7 +15,8 @@ from pyro_local.guides import (
     StructuredRectifiedGuide,
 )
 from pyro_local.guides.structured_rectified import precision_weighted
-from pyro_local.infer import LocalELBO, LocalSVI, get_traces
+from pyro_local.infer import LocalELBO, LocalSVI
+from pyro_local.infer.traces import get_traces
 from pyro_local.models import GaussianVAE, RectifiedHierarchy
 from pyro_local.poutine import site_layer
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from pyro_local.infer import ParameterEMA
+from pyro_local.infer.averaging import ParameterEMA
 
 
 def test_average_matches_the_recursion_and_swaps_back():

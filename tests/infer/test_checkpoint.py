@@ -10,9 +10,10 @@ import pyro
 import pytest
 import torch
 
-from pyro_local.infer import LocalSVI, run
+from pyro_local.infer import LocalSVI
 from pyro_local.infer import checkpoint as ckpt
 from pyro_local.infer.errors import NonFiniteParameterError
+from pyro_local.infer.run import run
 
 from .nets import make_data, make_net
 

@@ -8,8 +8,11 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO, config_enumerate
 from pyro.infer.autoguide import AutoDiagonalNormal, AutoMultivariateNormal, AutoNormal
 
-from pyro_local.infer import LocalELBO, NonFiniteLossError, get_traces, site_terms
+from pyro_local.infer import LocalELBO
+from pyro_local.infer.errors import NonFiniteLossError
 from pyro_local.infer.local_elbo import check_finite, layer_losses_from_terms
+from pyro_local.infer.site_terms import site_terms
+from pyro_local.infer.traces import get_traces
 from pyro_local.poutine import layer
 
 DATA = torch.tensor([0.3, -1.2, 2.0, 0.7, 1.1, -0.4])

@@ -9,7 +9,9 @@ import torch
 from pyro import poutine
 from pyro.infer import Predictive
 
-from pyro_local.infer import LayerLeakError, LocalELBO, LocalSVI, NonFiniteLossError
+from pyro_local.infer import LocalELBO, LocalSVI
+from pyro_local.infer.errors import NonFiniteLossError
+from pyro_local.infer.ownership import LayerLeakError
 from pyro_local.nn import LocalNet
 from pyro_local.poutine import layer
 
@@ -261,7 +263,7 @@ def test_layer_labels_survive_replay():
     svi = LocalSVI(net)
     x, y = make_data()
     guide_tr = poutine.trace(net.guide).get_trace(x, y)
-    from pyro_local.infer import get_traces
+    from pyro_local.infer.traces import get_traces
 
     model_tr, _ = get_traces(net.model, net.guide, (x, y), {})
     assert model_tr.nodes["l1.weight"]["infer"]["layer"] == "l1"

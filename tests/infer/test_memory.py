@@ -1,6 +1,6 @@
 import torch
 
-from pyro_local.infer import SavedTensorMeter
+from pyro_local.infer.memory import SavedTensorMeter
 
 
 def test_counts_each_saved_storage_once_and_releases_it():

@@ -20,16 +20,10 @@ from pyro_local.guides import (
     MeanFieldRectifiedGuide,
     StructuredRectifiedGuide,
 )
-from pyro_local.infer import LayerLeakError, LocalSVI
-from pyro_local.models import (
-    BayesianLeNet5,
-    BayesianMLP,
-    BayesianRegressor,
-    GaussianVAE,
-    RectifiedHierarchy,
-    bayes_mlp,
-    mlp,
-)
+from pyro_local.infer import LocalSVI
+from pyro_local.infer.ownership import LayerLeakError
+from pyro_local.models import BayesianRegressor, GaussianVAE, RectifiedHierarchy, bayes_mlp, mlp
+from pyro_local.models.architectures import BayesianLeNet5, BayesianMLP
 from pyro_local.nn import SVP, GreedyHeads, local_net
 
 

@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from pyro_local.nn import LinearMap
 from pyro_local.nn.bias_row_affine import bias_row_affine
-from pyro_local.nn.weight_maps import WeightMap
+from pyro_local.nn.weight_maps import LinearMap, WeightMap
 
 
 @pytest.mark.parametrize("shape", [(5, 4), (2, 5, 4)], ids=["rows", "batched-rows"])

@@ -23,7 +23,8 @@ import pytest
 import torch
 from distributions.matrix_normal_reference import dense_covariance, random_matrix_normal
 
-from pyro_local.nn import Conv2dMap, LinearMap, preactivation_moments, sample_preactivations
+from pyro_local.nn.local_reparam import preactivation_moments, sample_preactivations
+from pyro_local.nn.weight_maps import Conv2dMap, LinearMap
 
 from .test_weight_maps import _rows
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from pyro_local.distributions import MatrixNormal
-from pyro_local.nn import Conv2dMap, LinearMap
 from pyro_local.nn.local_reparam import (
     _dense_diagonal,
     _sample_structured,
     sample_preactivations,
 )
+from pyro_local.nn.weight_maps import Conv2dMap, LinearMap
 
 
 def _leaves(rows, columns, kind):

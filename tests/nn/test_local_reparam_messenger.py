@@ -10,8 +10,11 @@ from pyro.infer import Predictive
 from pyro.nn import PyroModule
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
-from pyro_local.infer import LocalELBO, get_traces, site_terms
-from pyro_local.nn import BayesLinear, NormalPrior, deferred_posterior, local_reparameterization
+from pyro_local.infer import LocalELBO
+from pyro_local.infer.site_terms import site_terms
+from pyro_local.infer.traces import get_traces
+from pyro_local.nn import BayesLinear, NormalPrior, local_reparameterization
+from pyro_local.nn.deferred import deferred_posterior
 
 
 class Net(PyroModule):

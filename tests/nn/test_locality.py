@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from pyro_local.infer import LayerLeakError, LocalSVI
+from pyro_local.infer import LocalSVI
+from pyro_local.infer.ownership import LayerLeakError
 from pyro_local.nn import ContSup, GreedyHeads, local_net
 
 from .nets import RULES, images, tiny_mlp, tiny_net, vectors

@@ -10,18 +10,10 @@ from pyro.infer import TraceMeanField_ELBO
 from pyro.nn import PyroModule
 
 from pyro_local.guides import AutoMatrixNormal
-from pyro_local.nn import (
-    BayesConv2d,
-    BayesLinear,
-    Conv2dMap,
-    LinearMap,
-    PseudoData,
-    PseudoDataModule,
-    local_reparameterization,
-    noise_neg_kl,
-    preactivation_moments,
-    sample_preactivations,
-)
+from pyro_local.nn import BayesConv2d, BayesLinear, local_reparameterization
+from pyro_local.nn.local_reparam import PseudoData, preactivation_moments, sample_preactivations
+from pyro_local.nn.pseudo_data import PseudoDataModule, noise_neg_kl
+from pyro_local.nn.weight_maps import Conv2dMap, LinearMap
 
 from .test_local_reparam import NUM_SAMPLES, _as_rows, _assert_exact_moments
 from .test_weight_maps import _rows

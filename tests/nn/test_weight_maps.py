@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pyro_local.nn import Conv2dMap, LinearMap
+from pyro_local.nn.weight_maps import Conv2dMap, LinearMap
 
 
 def _rows(wmap, x):

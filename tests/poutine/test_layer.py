@@ -4,7 +4,8 @@ import pytest
 import torch
 from pyro import poutine
 
-from pyro_local.poutine import GLOBAL, cut, layer, site_layer
+from pyro_local.poutine import cut, layer, site_layer
+from pyro_local.poutine.layer_messenger import GLOBAL
 
 
 def model(x):
