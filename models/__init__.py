@@ -5,7 +5,7 @@
   :class:`pyro_local.nn.Stack` of Bayesian blocks, trained layer by layer
   with :func:`pyro_local.nn.local_net` or with one global ELBO as a
   :class:`BayesianClassifier`, whose posterior predictive class probabilities
-  :func:`predictive_probs` gives; the regression counterpart :class:`BayesianRegressor`.
+  :func:`predictive_probs` gives.
 - Networks for local learning rules, each a :class:`pyro_local.nn.Stack` trainable end
   to end (:func:`pyro_local.nn.backprop_net`) or with any local rule
   (:func:`pyro_local.nn.local_net`): :func:`mlp`, :func:`small_conv`, :func:`vgg8`,
@@ -14,7 +14,7 @@
   :class:`RectifiedHierarchy`, and the one-layer :class:`GaussianVAE` baseline.
 """
 
-from .architectures import BayesianRegressor, bayes_lenet5, bayes_mlp
+from .architectures import bayes_lenet5, bayes_mlp
 from .bayesian_blocks import BayesianClassifier
 from .gaussian_vae import GaussianVAE
 from .mlp import mlp
@@ -26,7 +26,6 @@ from .vit import small_vit
 
 __all__ = [
     "BayesianClassifier",
-    "BayesianRegressor",
     "GaussianVAE",
     "RectifiedHierarchy",
     "bayes_lenet5",

@@ -282,8 +282,8 @@ def not_found_line(e) -> str:
 def error_message(e: BaseException) -> tuple[str, int] | None:
     """The one line and exit status for an error a user can act on, else ``None``."""
     from ..data import CorruptDatasetError, DatasetNotFoundError
+    from ..infer import NonFiniteLossError, NonFiniteParameterError
     from ..infer.checkpoint import CheckpointError
-    from ..infer.errors import NonFiniteLossError, NonFiniteParameterError
 
     if isinstance(e, DatasetNotFoundError):
         return not_found_line(e), 2

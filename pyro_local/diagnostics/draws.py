@@ -27,8 +27,7 @@ from typing import NamedTuple
 import torch
 
 from .._checks import check_int
-from ..poutine import site_layer
-from ..poutine.layer_messenger import GLOBAL, guide_site_layers
+from ..poutine.layer_messenger import GLOBAL, guide_site_layers, site_layer
 from .site_summary import Moments, site_facts, subset_index
 from .traces import (
     is_deterministic,

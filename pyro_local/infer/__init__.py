@@ -1,9 +1,11 @@
 """Inference: the per-layer ELBO (:class:`LocalELBO`) and the local SVI engine
 (:class:`LocalSVI`, its state :class:`LocalSVIState` and what a step returns,
 :class:`StepInfo`); the importance-sampled log-likelihood of a fitted model
-(:func:`importance_log_likelihood`).
+(:func:`importance_log_likelihood`). A NaN or infinite loss or parameter stops the
+engine with :class:`NonFiniteLossError` or :class:`NonFiniteParameterError`.
 """
 
+from .errors import NonFiniteLossError, NonFiniteParameterError
 from .importance import ImportanceEstimate, importance_log_likelihood
 from .local_elbo import LocalELBO
 from .local_svi import LocalSVI
@@ -15,6 +17,8 @@ __all__ = [
     "LocalELBO",
     "LocalSVI",
     "LocalSVIState",
+    "NonFiniteLossError",
+    "NonFiniteParameterError",
     "RunResult",
     "StepInfo",
     "importance_log_likelihood",

@@ -16,8 +16,7 @@ from pyro.poutine.util import site_is_subsample
 from pyro.util import check_site_shape
 
 from ..distributions.util import unwrapped
-from ..poutine import site_layer
-from ..poutine.layer_messenger import guide_site_layers
+from ..poutine.layer_messenger import guide_site_layers, site_layer
 from .errors import NonFiniteLossError
 from .traces import check_no_enumeration, guide_is_prior, missing_guide_site_error
 

@@ -8,8 +8,7 @@ import torch
 from pyro.nn import PyroModule
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal
-from pyro_local.infer import LocalSVI
-from pyro_local.infer.errors import NonFiniteLossError
+from pyro_local.infer import LocalSVI, NonFiniteLossError
 from pyro_local.nn import BayesLinear, local_reparameterization
 
 

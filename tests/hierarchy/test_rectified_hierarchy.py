@@ -18,7 +18,7 @@ from pyro_local.guides.structured_rectified import precision_weighted
 from pyro_local.infer import LocalELBO, LocalSVI
 from pyro_local.infer.traces import get_traces
 from pyro_local.models import GaussianVAE, RectifiedHierarchy
-from pyro_local.poutine import site_layer
+from pyro_local.poutine.layer_messenger import site_layer
 
 # A normal z-score beyond this has probability 1e-4 (two-sided): the bound for Monte
 # Carlo frequency checks (fixed seeds make each test deterministic).

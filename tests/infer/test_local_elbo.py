@@ -8,8 +8,7 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO, config_enumerate
 from pyro.infer.autoguide import AutoDiagonalNormal, AutoMultivariateNormal, AutoNormal
 
-from pyro_local.infer import LocalELBO
-from pyro_local.infer.errors import NonFiniteLossError
+from pyro_local.infer import LocalELBO, NonFiniteLossError
 from pyro_local.infer.local_elbo import check_finite, layer_losses_from_terms
 from pyro_local.infer.site_terms import site_terms
 from pyro_local.infer.traces import get_traces

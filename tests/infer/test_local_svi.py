@@ -9,8 +9,7 @@ import torch
 from pyro import poutine
 from pyro.infer import Predictive
 
-from pyro_local.infer import LocalELBO, LocalSVI
-from pyro_local.infer.errors import NonFiniteLossError
+from pyro_local.infer import LocalELBO, LocalSVI, NonFiniteLossError
 from pyro_local.infer.ownership import LayerLeakError
 from pyro_local.nn import LocalNet
 from pyro_local.poutine import layer

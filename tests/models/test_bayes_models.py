@@ -9,14 +9,8 @@ from pyro.optim import Adam
 
 from pyro_local.guides import AutoMatrixNormal, AutoMeanFieldNormal, InitScales
 from pyro_local.infer import LocalSVI
-from pyro_local.models import (
-    BayesianClassifier,
-    BayesianRegressor,
-    bayes_lenet5,
-    bayes_mlp,
-    predictive_probs,
-)
-from pyro_local.models.architectures import BayesianLeNet5, BayesianMLP
+from pyro_local.models import BayesianClassifier, bayes_lenet5, bayes_mlp, predictive_probs
+from pyro_local.models.architectures import BayesianLeNet5, BayesianMLP, BayesianRegressor
 from pyro_local.nn import GreedyHeads, local_net, local_reparameterization
 
 

@@ -22,8 +22,8 @@ from pyro_local.guides import (
 )
 from pyro_local.infer import LocalSVI
 from pyro_local.infer.ownership import LayerLeakError
-from pyro_local.models import BayesianRegressor, GaussianVAE, RectifiedHierarchy, bayes_mlp, mlp
-from pyro_local.models.architectures import BayesianLeNet5, BayesianMLP
+from pyro_local.models import GaussianVAE, RectifiedHierarchy, bayes_mlp, mlp
+from pyro_local.models.architectures import BayesianLeNet5, BayesianMLP, BayesianRegressor
 from pyro_local.nn import SVP, GreedyHeads, local_net
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from pyro import poutine
 
-from pyro_local.poutine import cut, layer, site_layer
-from pyro_local.poutine.layer_messenger import GLOBAL
+from pyro_local.poutine import cut, layer
+from pyro_local.poutine.layer_messenger import GLOBAL, site_layer
 
 
 def model(x):

@@ -3,8 +3,8 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 
-from pyro_local.poutine import layer, replay, site_layer
-from pyro_local.poutine.layer_messenger import GLOBAL, guide_site_layers
+from pyro_local.poutine import layer, replay
+from pyro_local.poutine.layer_messenger import GLOBAL, guide_site_layers, site_layer
 
 
 def model():
