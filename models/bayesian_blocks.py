@@ -73,7 +73,7 @@ class BayesianClassifier(PyroModule):
     ``forward(x, y=None)`` is a Pyro model (observing ``y`` when given) and returns
     the logits, of shape ``(..., N, num_classes)``, a leading sample dimension
     included under a vectorized ``Predictive`` (the stack's modules must allow it, as
-    :class:`Block` does).
+    ``pyro_local.models.bayesian_blocks.Block`` does).
 
     :param Stack stack: the network, e.g. :func:`bayes_mlp`.
     :param int num_data: size of the training set (scales the likelihood), or ``None``.

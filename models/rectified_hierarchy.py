@@ -67,8 +67,11 @@ class RectifiedHierarchy(PyroModule):
         data up: ``hidden_dims[0]`` in ``p(x | z_1)``, ``hidden_dims[l]`` in
         ``p(z_l | z_{l+1})``; default ``(512, 256, 128, 64)`` for four layers,
         otherwise twice each latent width.
-    :param likelihood: ``"bernoulli"`` (default), ``"gaussian"`` or
-        ``"continuous_bernoulli"``; see :class:`~pyro_local.models.Likelihood`.
+    :param likelihood: the distribution of each pixel given the decoder's output:
+        ``"bernoulli"`` (default; binary pixels, the decoder gives logits),
+        ``"gaussian"`` (real pixels, a learned scale per pixel) or
+        ``"continuous_bernoulli"`` (intensities in [0, 1], Loaiza-Ganem & Cunningham
+        2019).
     :param activation: activation module class of the hidden layers.
     :param float min_scale: lower bound on every latent scale.
 

@@ -58,10 +58,5 @@ def test_every_object_is_exported_by_one_package():
     assert [h for h in homes.values() if len(h) > 1] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15: the __all__ of nn, infer and models is cut after the branches that "
-    "restructure them merge; remove this mark then",
-)
 def test_public_api_is_small():
     assert len(_exports()) <= MAX_PUBLIC_NAMES

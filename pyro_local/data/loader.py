@@ -136,7 +136,7 @@ class TensorLoader:
         """
         Positions the loader at the start of ``epoch``: the next pass yields that
         epoch's batches, whatever was handed out before (as torch's
-        ``DistributedSampler.set_epoch``; :func:`pyro_local.infer.run` calls it).
+        ``DistributedSampler.set_epoch``; :meth:`pyro_local.infer.LocalSVI.run` calls it).
 
         :param int epoch: an epoch (counted from 0).
         """

@@ -90,7 +90,7 @@ def importance_log_likelihood(
     importance-weighted bound of Burda et al. (2016). Its expectation increases with
     ``K`` towards ``log p(x_n)`` and is at least the ELBO.
 
-    Samples are vectorized by a plate at ``dim=-2`` (named :data:`PARTICLES`) around
+    Samples are vectorized by a plate at ``dim=-2`` (named ``"importance_particles"``) around
     the guide and the model, ``chunk_size`` at a time to bound memory, so the model
     and guide must put every sample site in one data plate at ``dim=-1`` and
     broadcast over a leading sample dimension (as

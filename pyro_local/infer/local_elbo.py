@@ -50,7 +50,7 @@ class LocalELBO(ELBO):
     assigned it (sites outside every layer form the ``"global"`` term). For layer
     ``l`` the term is the model's log-probabilities of the layer's sites minus the
     guide's. A latent's term is its KL in closed form where that is exactly the site's
-    expected ``log p - log q`` (see :func:`~pyro_local.infer.site_terms`): a
+    expected ``log p - log q`` (see ``pyro_local.infer.site_terms``): a
     reparameterized guide distribution that is not a point mass, a KL registered with
     torch (so :class:`~pyro_local.distributions.RectifiedNormal` and
     :class:`~pyro_local.distributions.MatrixNormal` sites get exact KLs), and no
@@ -124,7 +124,7 @@ class LocalELBO(ELBO):
         :param list inputs: optionally, a first positional argument per particle
             (:attr:`particle_count` of them), such as the outputs of a network's
             previous layer, particle by particle.
-        :returns: an iterator of :class:`Particle`.
+        :returns: an iterator of ``Particle`` named tuples.
         """
         kwargs = kwargs or {}
         if inputs is not None and len(inputs) != self.particle_count:

@@ -75,7 +75,7 @@ class LocalSVI:
     with ``strict=True``, an error.
 
     The engine draws its random numbers from its own stream
-    (:class:`~pyro_local.infer.engine_rng.EngineRNG`), swapped in while it runs, so
+    (``pyro_local.infer.engine_rng.EngineRNG``), swapped in while it runs, so
     stepping leaves torch's global generators as they were; its whole state is one
     :class:`~pyro_local.infer.LocalSVIState` (:attr:`state`).
 
@@ -87,17 +87,20 @@ class LocalSVI:
     :param dict optim_args: its keyword arguments, for every layer. Unless they set
         ``fused`` or ``foreach``, the engine asks for torch's fused kernel where the
         optimizer has one, else ``foreach``, whose temporaries add a parameter-sized
-        peak (``{"foreach": False}`` avoids it); see :mod:`pyro_local.infer.optimizers`.
+        peak (``{"foreach": False}`` avoids it); see ``pyro_local.infer.optimizers``.
     :param dict layer_optim_args: ``{layer: {...}}`` overriding ``optim_args`` per
         layer (per-layer learning rates).
-    :param mode: ``"fused"`` or ``"sequential"`` (see :class:`Mode`).
+    :param mode: ``"fused"`` (default: one forward pass, the layer losses summed, one
+        backward, every layer steps) or ``"sequential"`` (per layer: forward, loss,
+        backward, step; the layer's graph is freed before the next layer runs, so peak
+        activation memory is that of one layer). The mathematics of both is the same.
     :param dict device_map: ``{layer: device}`` placing layers of a
         :class:`~pyro_local.nn.LocalNet` on devices; inputs move to the layer's device
         at the layer boundary.
     :param bool distributed: combine each layer's gradients over a
         ``torch.distributed`` process group, each process weighted by its share of the
         batch (default: when one with more than one process is running); see
-        :mod:`pyro_local.infer.distributed`.
+        ``pyro_local.infer.distributed``.
     :param bool strict: reject gradients crossing layer boundaries (default ``True``).
     :param float clip_norm: optional gradient-norm clipping, per layer.
     :param int seed: seeds the engine's random-number stream: it draws what
@@ -180,7 +183,7 @@ class LocalSVI:
         self.step_count = 0
         self._params: dict[str, torch.Tensor] = {}
         self._store_params: dict[str, torch.Tensor] = {}
-        #: The engine's own param store (see :mod:`pyro_local.infer.param_store`).
+        #: The engine's own param store (see ``pyro_local.infer.param_store``).
         self.param_store = EngineParamStore()
         #: The engine's random-number stream.
         self.rng = EngineRNG(seed)
@@ -325,7 +328,7 @@ class LocalSVI:
         """
         One update of every layer on one batch. For a :class:`~pyro_local.nn.LocalNet`
         the first positional argument is the network's input; all arguments go to
-        every layer. Both modes consume the same stages (:meth:`_layers`): fused mode
+        every layer. Both modes consume the same stages (``_layers``): fused mode
         differentiates and steps them all at once, sequential mode one at a time.
 
         :returns: a :class:`StepInfo`.
@@ -466,7 +469,32 @@ class LocalSVI:
 
     # -------------------------------------------------------------------- run
     def run(self, batches, num_epochs: int = 1, **kwargs):
-        """Trains over ``batches`` for ``num_epochs``; see :func:`pyro_local.infer.run.run`."""
+        """
+        Trains for ``num_epochs`` passes over ``batches``, with a progress bar,
+        periodic atomic checkpoints and resume.
+
+        ``batches`` is re-iterated each epoch (a loader; if it has ``set_epoch(epoch)``
+        it is called first, as with torch's ``DistributedSampler``) or is a callable
+        ``epoch -> iterable``. Each batch is a tuple (positional arguments of
+        :meth:`step`), a dict (keyword arguments) or a single tensor.
+
+        With ``checkpoint`` set, the state is written there every ``checkpoint_every``
+        steps and at the end of every epoch; if the file exists and ``resume`` is true,
+        training continues from it. On CPU the continuation is bit-for-bit that of an
+        uninterrupted run when the order of batches depends only on the epoch (a loader
+        with ``set_epoch``, or a callable of the epoch).
+
+        :param batches: a re-iterable of batches, or a callable ``epoch -> iterable``.
+        :param int num_epochs: passes over ``batches``.
+        :param checkpoint: the checkpoint file (``str`` or ``Path``), or ``None``.
+        :param int checkpoint_every: steps between checkpoints (``None``: at the end of
+            every epoch only).
+        :param bool resume: continue from ``checkpoint`` if it exists (default ``True``).
+        :param bool progress: show a progress bar (default ``True``).
+        :param dict extra: saved in every checkpoint's ``extra`` (e.g. the run's
+            configuration), beside its position.
+        :returns: a :class:`~pyro_local.infer.RunResult`.
+        """
         from .run import run
 
         return run(self, batches, num_epochs, **kwargs)

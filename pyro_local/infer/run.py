@@ -1,4 +1,4 @@
-"""The training loop around :class:`~pyro_local.infer.LocalSVI`: epochs, progress, resume."""
+"""The training loop of :meth:`pyro_local.infer.LocalSVI.run`: epochs, progress, resume."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 class RunResult(NamedTuple):
     """
-    What :func:`run` did.
+    What :meth:`LocalSVI.run <pyro_local.infer.LocalSVI.run>` did.
 
     :param dict history: ``{layer: [loss per step]}`` over the whole run, resumed
         steps included.
@@ -54,23 +54,10 @@ def run(
     extra: dict | None = None,
 ) -> RunResult:
     """
-    Trains ``svi`` for ``num_epochs`` passes over ``batches``, with a progress bar,
-    periodic atomic checkpoints and resume.
+    The training loop of :meth:`pyro_local.infer.LocalSVI.run`, which documents it:
+    ``svi.run(batches, ...)`` is ``run(svi, batches, ...)``.
 
-    ``batches`` is re-iterated each epoch (a loader; if it has ``set_epoch(epoch)``
-    it is called first, as with torch's ``DistributedSampler``) or is a callable
-    ``epoch -> iterable``. Each batch is a tuple (positional arguments of
-    :meth:`~pyro_local.infer.LocalSVI.step`), a dict (keyword arguments) or a single
-    tensor.
-
-    With ``checkpoint`` set, the state is written there every ``checkpoint_every``
-    steps and at the end of every epoch; if the file exists and ``resume`` is true,
-    training continues from it. On CPU the continuation is bit-for-bit that of an
-    uninterrupted run when the order of batches depends only on the epoch (a loader
-    with ``set_epoch``, or a callable of the epoch). ``extra`` (e.g. the run's
-    configuration) is saved in every checkpoint's ``extra``, beside its position.
-
-    :returns: a :class:`RunResult`.
+    :returns: a :class:`~pyro_local.infer.RunResult`.
     """
     if not isinstance(num_epochs, int) or num_epochs < 0:
         raise ValueError(f"num_epochs must be a non-negative int, got {num_epochs!r}")

@@ -29,7 +29,7 @@ class LocalSVIState(NamedTuple):
     :param dict optimizers: ``{layer: optimizer state dict}``.
     :param dict history: ``{layer: [loss per step]}``.
     :param dict rng: the engine's random-number stream
-        (:meth:`~pyro_local.infer.engine_rng.EngineRNG.state_dict`).
+        (``EngineRNG.state_dict()`` of ``pyro_local.infer.engine_rng``).
     """
 
     step: int

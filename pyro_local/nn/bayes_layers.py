@@ -118,7 +118,7 @@ class BayesLinear(_BayesLayer):
     A dense layer with a weight-matrix sample site ``"weight"`` of shape
     ``(in_features [+ 1], out_features)``: rows are inputs (plus the bias row),
     columns outputs, the layout of ``MN(M, U, V)`` in Louizos & Welling 2016. The
-    forward pass emits :func:`~pyro_local.nn.weight_op.weight_apply`, so under
+    forward pass emits the effectful op ``weight_apply``, so under
     :func:`~pyro_local.nn.local_reparameterization` the weights are never
     sampled; without it the layer computes with the weight it is given, batched
     weights (a leading sample dimension) included.
@@ -139,14 +139,17 @@ class BayesLinear(_BayesLayer):
 
     :param int in_features: input size ``d``.
     :param int out_features: output size ``p``.
-    :param bias: ``"row"`` (default), ``"site"`` or ``None``; see :class:`Bias`.
-    :param prior: a callable ``(shape, like) -> distribution`` (see
-        :mod:`pyro_local.nn.priors`); default ``MatrixNormalPrior()``, ``MN(0, I, I)``.
+    :param bias: ``"row"`` (default: the last row of the weight matrix, as in Louizos
+        & Welling 2016, sharing its column covariance), ``"site"`` (a separate
+        ``Normal(0, bias_prior_scale)`` site ``"bias"``) or ``None``.
+    :param prior: a callable ``(shape, like) -> distribution``, such as
+        :class:`~pyro_local.nn.MatrixNormalPrior` or :class:`~pyro_local.nn.NormalPrior`;
+        default ``MatrixNormalPrior()``, ``MN(0, I, I)``.
     :param float bias_prior_scale: prior scale of a separate bias site.
     :param input_scale: ``None`` (default: pre-activations ``[a, 1] W``), ``"fan_in"``
         (rows scaled by ``1/sqrt(n)``, as in the paper) or a float.
     :param int pseudo_data: number of learned pseudo-data points the pre-activations
-        are conditioned on (0: off; see :mod:`pyro_local.nn.pseudo_data`). Needs a
+        are conditioned on (0: off; see ``docs/bayes.md``). Needs a
         matrix-normal guide and the local reparameterization handler.
     """
 
@@ -190,7 +193,9 @@ class BayesConv2d(_BayesLayer):
     :param stride: int or pair.
     :param padding: int or pair.
     :param dilation: int or pair.
-    :param bias: ``"row"`` (default), ``"site"`` or ``None``; see :class:`Bias`.
+    :param bias: ``"row"`` (default: the last row of the weight matrix, as in Louizos
+        & Welling 2016, sharing its column covariance), ``"site"`` (a separate
+        ``Normal(0, bias_prior_scale)`` site ``"bias"``) or ``None``.
     :param prior: as for :class:`BayesLinear`.
     :param float bias_prior_scale: prior scale of a separate bias site.
     :param input_scale: as for :class:`BayesLinear` (``n = C kh kw [+ 1]``; default ``None``).

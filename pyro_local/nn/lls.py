@@ -112,7 +112,7 @@ class LLSHead(LocalHead):
 @dataclasses.dataclass(frozen=True)
 class LLS:
     """
-    The LLS rule: every layer gets an :class:`LLSHead`.
+    The LLS rule: every layer gets an ``LLSHead`` (a :class:`~pyro_local.nn.LocalHead`).
 
     :param waveform: ``"cosine"`` or ``"square"``.
     :param variant: ``"plain"`` (LLS), ``"m"`` (LLS-M) or ``"mxm"`` (LLS-MxM).

@@ -11,49 +11,7 @@ from .local_reparam import check_posterior, sample_preactivations
 
 
 class LocalReparameterizationMessenger(Messenger):
-    """
-    Gives Bayesian layers the local reparameterization trick (Kingma et al. 2015;
-    Louizos & Welling 2016): their pre-activations are drawn from their marginal
-    under the weight posterior, and the weight matrix is never sampled.
-
-    The handler has two effects, both on sites that opt in:
-
-    - a weight sample site marked ``infer={"local_reparam": True}`` (as the guides
-      :class:`~pyro_local.guides.AutoMatrixNormal` and
-      :class:`~pyro_local.guides.AutoMeanFieldNormal` mark theirs) is not sampled;
-      its value becomes a *deferred weight* (:mod:`pyro_local.nn.deferred`) that
-      carries its distribution. Replayed into the model it reaches the layer;
-    - the layers' op :func:`~pyro_local.nn.weight_op.weight_apply` given a deferred
-      weight draws the pre-activations ``b_n ~ N(a_n M, (a_n U a_n^T) V)``
-      (:func:`~pyro_local.nn.local_reparam.sample_preactivations`).
-
-    Nothing is patched: the layers emit the op themselves, so the handler nests,
-    is thread-local like every Pyro handler, and leaves ``torch.nn.functional``
-    alone. Sites already given a value (``condition``, ``replay`` of a trace
-    recorded without this handler), batched weight distributions (inside a
-    vectorized plate) and ops on ordinary tensors are left as they are.
-
-    **When it is active.** Wrap training in it, so that it spans the guide and the
-    model of every step; leave it off for predictive draws of whole weight
-    matrices (``Predictive(..., parallel=True)`` then gets one weight per sample and
-    a leading sample dimension)::
-
-        with local_reparameterization():
-            for x, y in batches:
-                svi.step(x, y)
-        predictive = Predictive(model, guide=guide, num_samples=100, parallel=True)
-
-    Under the handler ``Predictive`` also works; its per-example predictive
-    distributions are the same for dense layers (each example sees its own weight
-    draw), at the cost of no correlation between examples.
-
-    **ELBO.** A deferred weight is not a sample, so the KL of a deferred site must
-    be taken in closed form: use :class:`~pyro_local.infer.LocalELBO` or Pyro's
-    ``TraceMeanField_ELBO`` (``Trace_ELBO`` would score the posterior mean). Under
-    validation the handler checks that the model's prior has a registered KL with
-    the weight posterior, once for each structure of the pair (the types, wrappers
-    and shapes: what decides whether a registered KL applies), not on every step.
-    """
+    """The messenger of :func:`local_reparameterization` (see there)."""
 
     def _pyro_sample(self, msg):
         if msg["is_observed"] or not msg["infer"].get(LOCAL_REPARAM):
@@ -116,8 +74,47 @@ def _check_closed_form_kl(name, posterior, prior):
 
 def local_reparameterization(fn=None):
     """
-    Handler for the local reparameterization trick; see
-    :class:`LocalReparameterizationMessenger`.
+    Gives Bayesian layers the local reparameterization trick (Kingma et al. 2015;
+    Louizos & Welling 2016): their pre-activations are drawn from their marginal
+    under the weight posterior, and the weight matrix is never sampled.
+
+    The handler has two effects, both on sites that opt in:
+
+    - a weight sample site marked ``infer={"local_reparam": True}`` (as the guides
+      :class:`~pyro_local.guides.AutoMatrixNormal` and
+      :class:`~pyro_local.guides.AutoMeanFieldNormal` mark theirs) is not sampled;
+      its value becomes a *deferred weight* (``pyro_local.nn.deferred``) that
+      carries its distribution. Replayed into the model it reaches the layer;
+    - the layers' effectful op ``weight_apply`` given a deferred
+      weight draws the pre-activations ``b_n ~ N(a_n M, (a_n U a_n^T) V)``
+      (``pyro_local.nn.local_reparam.sample_preactivations``).
+
+    Nothing is patched: the layers emit the op themselves, so the handler nests,
+    is thread-local like every Pyro handler, and leaves ``torch.nn.functional``
+    alone. Sites already given a value (``condition``, ``replay`` of a trace
+    recorded without this handler), batched weight distributions (inside a
+    vectorized plate) and ops on ordinary tensors are left as they are.
+
+    **When it is active.** Wrap training in it, so that it spans the guide and the
+    model of every step; leave it off for predictive draws of whole weight
+    matrices (``Predictive(..., parallel=True)`` then gets one weight per sample and
+    a leading sample dimension)::
+
+        with local_reparameterization():
+            for x, y in batches:
+                svi.step(x, y)
+        predictive = Predictive(model, guide=guide, num_samples=100, parallel=True)
+
+    Under the handler ``Predictive`` also works; its per-example predictive
+    distributions are the same for dense layers (each example sees its own weight
+    draw), at the cost of no correlation between examples.
+
+    **ELBO.** A deferred weight is not a sample, so the KL of a deferred site must
+    be taken in closed form: use :class:`~pyro_local.infer.LocalELBO` or Pyro's
+    ``TraceMeanField_ELBO`` (``Trace_ELBO`` would score the posterior mean). Under
+    validation the handler checks that the model's prior has a registered KL with
+    the weight posterior, once for each structure of the pair (the types, wrappers
+    and shapes: what decides whether a registered KL applies), not on every step.
 
     :param callable fn: optional function to wrap; if omitted, returns the messenger
         (a context manager).

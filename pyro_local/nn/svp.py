@@ -215,7 +215,7 @@ class SVPHead(LocalHead):
 @dataclasses.dataclass(frozen=True)
 class SVP:
     """
-    The SVP rule: every layer gets an :class:`SVPHead` (its fixed projection seeded
+    The SVP rule: every layer gets an ``SVPHead`` (its fixed projection seeded
     from the network's seed and the layer's index; its alignment target read through
     the projection of the layer below).
 

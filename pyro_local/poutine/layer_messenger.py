@@ -66,28 +66,7 @@ def cut(value):
 
 
 class LayerMessenger(Messenger):
-    """
-    Assigns every ``sample`` and ``param`` site inside it to the layer ``name``, by
-    writing ``site["infer"]["layer"] = name``. The innermost handler wins, so a
-    network can label its blocks and a block its sub-layers.
-
-    :class:`~pyro_local.infer.LocalELBO` groups sites by this label into one ELBO
-    term per layer; sites outside every layer form the :data:`GLOBAL` term.
-
-    Used as a decorator, the handler also cuts its inputs: every tensor argument
-    is detached before the wrapped function runs, so no gradient flows from this
-    layer into whatever computed its inputs. Used as a context manager it cannot see
-    the inputs; cut them explicitly with :meth:`cut`::
-
-        with layer("block2") as block2:
-            h = block2.cut(h)          # stop-gradient at the layer boundary
-            h = pyro.sample("h2", dist.Normal(f(h), 1.0).to_event(1))
-
-    :param str name: the layer's name (not ``"global"``, which is reserved).
-    :param bool cut_inputs: whether the decorator form detaches tensor arguments
-        (default ``True``). Pass ``False`` to label sites without cutting, e.g. to
-        report per-layer ELBO terms of a jointly trained model.
-    """
+    """The messenger of :func:`layer` (see there)."""
 
     def __init__(self, name: str, cut_inputs: bool = True) -> None:
         if not isinstance(name, str) or not name:
@@ -126,13 +105,29 @@ class LayerMessenger(Messenger):
 
 def layer(name: str, fn=None, *, cut_inputs: bool = True):
     """
-    Handler that assigns the sites of ``fn`` (or of the ``with`` block) to a layer.
-    See :class:`LayerMessenger`.
+    Handler that assigns every ``sample`` and ``param`` site of ``fn`` (or of the
+    ``with`` block) to the layer ``name``, by writing ``site["infer"]["layer"] = name``.
+    The innermost handler wins, so a network can label its blocks and a block its
+    sub-layers.
 
-    :param str name: the layer's name.
+    :class:`~pyro_local.infer.LocalELBO` groups sites by this label into one ELBO
+    term per layer; sites outside every layer form the ``"global"`` term.
+
+    Used as a decorator, the handler also cuts its inputs: every tensor argument
+    is detached before the wrapped function runs, so no gradient flows from this
+    layer into whatever computed its inputs. Used as a context manager it cannot see
+    the inputs; cut them explicitly with its ``cut`` method (:func:`cut`)::
+
+        with layer("block2") as block2:
+            h = block2.cut(h)          # stop-gradient at the layer boundary
+            h = pyro.sample("h2", dist.Normal(f(h), 1.0).to_event(1))
+
+    :param str name: the layer's name (not ``"global"``, which is reserved).
     :param callable fn: a stochastic function; if omitted, returns the messenger, for
         use as a context manager or decorator.
-    :param bool cut_inputs: whether the decorator form detaches tensor arguments.
+    :param bool cut_inputs: whether the decorator form detaches tensor arguments
+        (default ``True``). Pass ``False`` to label sites without cutting, e.g. to
+        report per-layer ELBO terms of a jointly trained model.
     """
     messenger = LayerMessenger(name, cut_inputs=cut_inputs)
     return messenger if fn is None else messenger(fn)

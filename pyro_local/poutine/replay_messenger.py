@@ -24,9 +24,11 @@ class LayerReplayMessenger(ReplayMessenger):
 
 def replay(fn, trace):
     """
-    Like :func:`pyro.poutine.replay`, keeping the model's layer labels (see
-    :class:`LayerReplayMessenger`): replay a model against a guide trace with this
-    handler to see which layer each of the guide's latents belongs to.
+    Like :func:`pyro.poutine.replay`, except that a replayed site keeps the layer the
+    model assigned it (Pyro's replay replaces the model site's ``infer`` dict with the
+    guide's, and guides, autoguides in particular, run outside the model's layers):
+    replay a model against a guide trace with this handler to see which layer each of
+    the guide's latents belongs to.
 
     :param callable fn: a stochastic function, usually the model.
     :param pyro.poutine.Trace trace: the trace to replay, usually the guide's.
