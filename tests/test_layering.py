@@ -43,10 +43,8 @@ GUIDED_MODELS = {
 }
 
 # Known wrong-way edges, (importing module, imported package). Each one says when it goes.
-ALLOWED = {
-    # Goes when LocalNet moves from infer to nn (issue 15, engine15's part).
-    ("pyro_local.nn.local_layer", "infer"),
-}
+# None is left: LocalNet moved from infer to nn (issue 15).
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _modules():
