@@ -6,7 +6,7 @@ distribution from its parameters; the autoguides in :mod:`pyro_local.guides` hol
 Initialisation (:class:`InitScales`) is relative to the weight's *unit* ``u``, the
 scale of a well-initialised weight: ``1/sqrt(n)`` for a layer of ``n`` rows in the
 standard parametrization, 1 in the paper's fan-in-scaled one (the layers give it,
-:data:`~pyro_local.nn.WEIGHT_SCALE`), so that an initialisation means the same network
+:data:`~pyro_local.nn.deferred.WEIGHT_SCALE`), so that an initialisation means the same network
 in either. By default (:data:`DEFAULT_INIT`) the mean starts as PyTorch initialises
 ``nn.Linear`` and ``nn.Conv2d`` (entries and bias ``U(-u, u)``) and every weight's
 standard deviation at ``u / 10``: a well-scaled deterministic network with a little

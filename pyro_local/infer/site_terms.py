@@ -110,7 +110,7 @@ def site_terms(model_trace, guide_trace, closed_form_kl=True) -> dict[str, list[
 
     A latent site belongs to the layer of its model site; an auxiliary guide site to
     its own label or the layer of the latent it helps to produce (see
-    :func:`~pyro_local.poutine.guide_site_layers`). A latent's term is its KL in
+    :func:`~pyro_local.poutine.layer_messenger.guide_site_layers`). A latent's term is its KL in
     closed form where that is exactly the site's expected ``log p - log q``: the guide
     site is reparameterized and not a point mass (see :func:`_closed_form_kl`), a KL is
     registered with torch, and every latent that precedes the site in the model also

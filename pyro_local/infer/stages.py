@@ -19,7 +19,7 @@ class Stage(NamedTuple):
 
     :param str layer: the layer's name.
     :param torch.Tensor loss: minus the layer's ELBO, differentiable.
-    :param list terms: the layer's :class:`~pyro_local.infer.SiteTerm` s.
+    :param list terms: the layer's :class:`~pyro_local.infer.site_terms.SiteTerm` s.
     """
 
     layer: str

@@ -14,7 +14,7 @@ from ..poutine import cut, layer
 
 
 def _exposes_prior_latent(msg) -> bool:
-    # A latent marked guide_is_prior (see pyro_local.infer.guide_is_prior) is sampled
+    # A latent marked guide_is_prior (see pyro_local.infer.traces.guide_is_prior) is sampled
     # in the guide with the model's own distribution.
     return (msg["type"] == "sample" and not msg["is_observed"]
             and bool(msg["infer"].get("guide_is_prior", False)))

@@ -17,7 +17,7 @@ def _weight_apply(x, weight, *, weight_map, pseudo=None):
 
     With no handler the op computes with the weight it is given, batched weights
     included (a leading sample dimension from a vectorized ``Predictive``).
-    :class:`~pyro_local.nn.LocalReparameterizationMessenger` gives it the local
+    :func:`~pyro_local.nn.local_reparameterization` gives it the local
     meaning: for a deferred weight (:mod:`pyro_local.nn.deferred`) it draws the
     pre-activations from their marginal (:func:`sample_preactivations`).
 
