@@ -90,9 +90,7 @@ class RunConfig:
             self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0)
         ):
             raise UsageError(f"--lr: expected a positive finite number, got {self.lr!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not (
-            0 <= self.seed <= MAX_SEED
-        ):
+        if not is_int(self.seed, 0) or self.seed > MAX_SEED:
             raise UsageError(f"--seed: expected an integer from 0 to {MAX_SEED}, "
                              f"got {self.seed!r}")
         if self.mode not in ("fused", "sequential"):
