@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from ..data.catalog import get_info
 from ..infer import LocalSVI
-from .config import RunConfig, UsageError
+from .config import EVAL_BATCH, RunConfig, UsageError
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Recipe:
     :param str name: its name on the command line.
     :param str summary: one line for ``pyro-local models``.
     :param tuple uses: the :class:`RunConfig` fields it reads, besides the common ones.
-    :param bool flatten: whether it takes flat ``(N, 784)`` images.
+    :param bool flatten: whether it takes flat ``(N, height * width)`` images.
     :param callable build: ``(config, num_data, device) -> Built``.
     :param tuple hidden: its dense hidden widths when ``--hidden`` is not given.
     """
@@ -167,16 +169,25 @@ def _bayes_build(stack_fn, cfg: RunConfig, num_data: int, device) -> Built:
     return Built(svi, local_reparameterization, predict, model, guide, last)
 
 
+def _images(cfg) -> tuple[tuple[int, int, int], int]:
+    """The ``(channels, height, width)`` of the run's dataset's images and its number of
+    classes (the catalog's datasets are grayscale: one channel)."""
+    info = get_info(cfg.dataset)
+    return (1, *info.image_shape), info.num_classes
+
+
 def _mlp(cfg):
     from ..models import bayes_mlp
 
-    return bayes_mlp(784, tuple(cfg.hidden), 10)
+    shape, num_classes = _images(cfg)
+    return bayes_mlp(math.prod(shape), tuple(cfg.hidden), num_classes)
 
 
 def _lenet5(cfg):
     from ..models import bayes_lenet5
 
-    return bayes_lenet5((1, 28, 28), (6, 16), tuple(cfg.hidden), 10)
+    shape, num_classes = _images(cfg)
+    return bayes_lenet5(shape, (6, 16), tuple(cfg.hidden), num_classes)
 
 
 def _smallconv_build(cfg: RunConfig, num_data: int, device) -> Built:
@@ -190,7 +201,8 @@ def _smallconv_build(cfg: RunConfig, num_data: int, device) -> Built:
         "contsup": lambda: (GreedyHeads("linear"), ContSup(input=True)),
     }
     torch.manual_seed(cfg.seed)
-    stack = small_conv(num_classes=10)
+    (channels, height, _), num_classes = _images(cfg)
+    stack = small_conv(channels, num_classes, image_size=height)
     if cfg.rule == "backprop":
         net = backprop_net(stack)
     elif cfg.rule in rules:
@@ -203,7 +215,8 @@ def _smallconv_build(cfg: RunConfig, num_data: int, device) -> Built:
 
     @torch.no_grad()
     def probs(x, num_samples):
-        out = [predict(net, x[i : i + 500]).softmax(-1) for i in range(0, len(x), 500)]
+        out = [predict(net, x[i : i + EVAL_BATCH]).softmax(-1)
+               for i in range(0, len(x), EVAL_BATCH)]
         return torch.cat(out).unsqueeze(0)  # a point estimate: one "draw"
 
     return Built(svi, contextlib.nullcontext, probs)

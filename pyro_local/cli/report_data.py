@@ -18,6 +18,9 @@ __all__ = ["TEST_POINTS", "fit_data", "test_subset"]
 #: Test examples of the report's held-out checks by default.
 TEST_POINTS = 1000
 
+#: Posterior draws per vectorized pass when drawing the fit: bounds memory.
+DRAW_CHUNK = 10
+
 
 def fit_data(job, draws: int, points: int, seed: int, progress: bool = True):
     """
@@ -43,7 +46,7 @@ def fit_data(job, draws: int, points: int, seed: int, progress: bool = True):
         idata = diag.to_inference_data(
             post.model, post.guide, *subset, num_samples=draws, thin=max(1, draws // 50),
             obs_sites=post.obs_sites, history=history, parallel=post.vectorized,
-            chunk_size=10 if post.vectorized else None, progress=progress)
+            chunk_size=DRAW_CHUNK if post.vectorized else None, progress=progress)
         # A guide with no latent variables (a factory's deterministic LocalNet) is a
         # point estimate: nothing to judge by importance sampling, as for local-smallconv.
         if idata.sample_stats.attrs.get("latent_dimension", 1) > 0:
