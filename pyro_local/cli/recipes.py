@@ -135,6 +135,7 @@ def _bayes_build(stack_fn, cfg: RunConfig, num_data: int, device) -> Built:
     from ..guides import AutoMatrixNormal, AutoMeanFieldNormal
     from ..models import BayesianClassifier, predictive_probs
     from ..nn import GreedyHeads, local_net, local_reparameterization
+    from ..nn.network import site_name
 
     # The library's defaults: standard parametrization, prior MN(0, I, I), posteriors
     # starting at PyTorch's initialisation with std 0.1 of the layer's weight unit.
@@ -152,7 +153,7 @@ def _bayes_build(stack_fn, cfg: RunConfig, num_data: int, device) -> Built:
         net = local_net(stack, GreedyHeads("linear"), num_data=num_data,
                         guide_builder=builder).to(device)
         svi = _AveragedSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
-        model, guide, last = net.model, net.guide, f"{net.names[-1]}.y"
+        model, guide, last = net.model, net.guide, site_name(net.names[-1], "y")
     else:
         if cfg.mode != "fused":
             raise UsageError("--mode sequential needs --training local")
