@@ -10,14 +10,15 @@ import torch
 from pyro.nn import PyroModule, PyroParam
 from torch.distributions import constraints
 
+from pyro_local._checks import check_int, is_int
 from pyro_local.nn import BayesConv2d, BayesLinear, Stack
 
-from .bayesian_blocks import BayesianClassifier, Block, _check_num_data
+from .bayesian_blocks import BayesianClassifier, Block
 
 
 def _check_sizes(sizes, name):
     sizes = tuple(sizes)
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+    if not all(is_int(s) for s in sizes):
         raise ValueError(f"{name}: expected positive ints, got {sizes!r}")
     return sizes
 
@@ -162,7 +163,7 @@ class BayesianRegressor(PyroModule):
             raise ValueError(f"init_noise: expected a positive float, got {init_noise!r}")
         blocks = _dense_blocks(in_features, hidden, out_features, **layer_kwargs)
         self.blocks = PyroModule[torch.nn.ModuleList](blocks)
-        self.num_data = _check_num_data(num_data)
+        self.num_data = None if num_data is None else check_int(num_data, "num_data")
         self.noise = PyroParam(torch.full((out_features,), float(init_noise)), constraints.positive)
 
     def forward(self, x, y=None):

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from pyro.nn import PyroModule
 
+from pyro_local._checks import check_int
 from pyro_local.nn import Stack
 
 
@@ -58,14 +59,6 @@ class Block(PyroModule):
         return h
 
 
-def _check_num_data(num_data):
-    if num_data is not None and (
-        isinstance(num_data, bool) or not isinstance(num_data, int) or num_data < 1
-    ):
-        raise ValueError(f"num_data: expected a positive int or None, got {num_data!r}")
-    return num_data
-
-
 class BayesianClassifier(PyroModule):
     """A Bayesian network with one global ELBO: the stack's blocks and classifier in
     sequence, its output as the logits of a categorical likelihood.
@@ -85,7 +78,7 @@ class BayesianClassifier(PyroModule):
             raise TypeError(f"stack: expected a pyro_local.nn.Stack, got {type(stack).__name__}")
         modules = [*stack.blocks.values(), stack.classifier]
         self.blocks = PyroModule[torch.nn.ModuleList](modules)
-        self.num_data = _check_num_data(num_data)
+        self.num_data = None if num_data is None else check_int(num_data, "num_data")
 
     def logits(self, x):
         h = x

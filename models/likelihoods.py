@@ -8,6 +8,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyro_local._checks import check_enum, is_int
 from pyro_local.nn.dense import SOFTPLUS_ONE
 
 
@@ -20,16 +21,6 @@ class Likelihood(str, enum.Enum):
     GAUSSIAN = "gaussian"
     #: intensities in [0, 1] (Loaiza-Ganem & Cunningham, 2019); the decoder gives logits.
     CONTINUOUS_BERNOULLI = "continuous_bernoulli"
-
-    @classmethod
-    def parse(cls, value) -> Likelihood:
-        """The member named by ``value`` (a member or its string)."""
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(
-                f"likelihood: expected one of {[m.value for m in cls]}, got {value!r}"
-            ) from None
 
 
 class ObservationModel(nn.Module):
@@ -44,7 +35,7 @@ class ObservationModel(nn.Module):
 
     def __init__(self, likelihood, x_dim: int, min_scale: float = 1e-3):
         super().__init__()
-        self.likelihood = Likelihood.parse(likelihood)
+        self.likelihood = check_enum(Likelihood, likelihood, "likelihood")
         self.x_dim = x_dim
         self.min_scale = float(min_scale)
         if self.likelihood is Likelihood.GAUSSIAN:
@@ -96,7 +87,7 @@ class ObservationModel(nn.Module):
                 )
             self.check_data(x)
             return x.shape[0]
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not is_int(batch_size):
             raise ValueError(
                 f"batch_size: expected a positive int when x is None, got {batch_size!r}"
             )

@@ -6,6 +6,7 @@ import torch
 from pyro import poutine
 from pyro.infer import Predictive
 
+from pyro_local._checks import check_int
 from pyro_local.nn import local_reparameterization
 
 
@@ -32,8 +33,7 @@ def predictive_probs(model, guide, x, num_samples=20, batch_size=500, local=Fals
         Pyro's sample plate where the model's data plate is.
     :returns: ``(S, N, C)`` probabilities.
     """
-    if not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
+    check_int(num_samples, "num_samples")
     chunks = []
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from pyro_local._checks import check_int
 from pyro_local.nn import Stack
 
 from .layer_blocks import conv_block, linear_block
@@ -28,9 +29,7 @@ def vgg8(in_channels: int = 1, num_classes: int = 10, image_size: int = 28, widt
     :param int depth_multiplier: repeats of each conv layer.
     :param int hidden: the fc layer's width (before ``width``).
     """
-    if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) \
-            or depth_multiplier < 1:
-        raise ValueError(f"depth_multiplier: expected a positive int, got {depth_multiplier!r}")
+    check_int(depth_multiplier, "depth_multiplier")
     blocks = {}
     c_in = in_channels
     k = 0

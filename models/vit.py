@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from pyro_local._checks import check_int
 from pyro_local.nn import Stack
 
 
@@ -68,8 +69,7 @@ def small_vit(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
     :param int depth: the number of transformer blocks.
     :param int heads: attention heads per block.
     """
-    if depth < 1:
-        raise ValueError(f"depth: expected a positive int, got {depth!r}")
+    check_int(depth, "depth")
     blocks = {"block1": torch.nn.Sequential(PatchEmbedding(in_channels, image_size, patch, dim),
                                             TransformerBlock(dim, heads, mlp_ratio))}
     for i in range(2, depth + 1):

@@ -202,7 +202,7 @@ def report(run: RunDir, progress: bool = True, draws: int | None = None,
     """
     from .. import diagnostics as diag
     from ..diagnostics.provenance import CONFIG_ATTR, PROVENANCE_ATTR, attach
-    from .report_data import fit_data, save_idata, test_subset
+    from .report_data import fit_data, test_subset
 
     if draws is not None:
         check_report_draws(draws, "--draws")
@@ -233,7 +233,7 @@ def report(run: RunDir, progress: bool = True, draws: int | None = None,
         attach(idata, CONFIG_ATTR, run_record.used_config(
             cfg, fields, steps=steps, epochs=_epochs_done(extra, steps, per_epoch),
             device=device))
-        save_idata(idata, run_record.idata_path(run))
+        diag.save_netcdf(idata, run_record.idata_path(run))
         page = diag.build_report(idata, title=f"pyro-local run report: {cfg.recipe}",
                                  **keywords)
         run.write_text(run.report, page)

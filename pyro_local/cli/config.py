@@ -71,7 +71,7 @@ class RunConfig:
     hidden: list[int] | None = None  # None: the model's own (see `pyro-local models`)
     structure: str = "diagonal"
     rule: str = "svp"
-    latent_dims: list[int] = field(default_factory=lambda: [300, 200, 100, 50])
+    latent_dims: list[int] | None = None  # None: the model's own (see `pyro-local models`)
     num_samples: int = 20
     report_draws: int = 100
     report_points: int = 500
@@ -90,9 +90,7 @@ class RunConfig:
             self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0)
         ):
             raise UsageError(f"--lr: expected a positive finite number, got {self.lr!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not (
-            0 <= self.seed <= MAX_SEED
-        ):
+        if not is_int(self.seed, 0) or self.seed > MAX_SEED:
             raise UsageError(f"--seed: expected an integer from 0 to {MAX_SEED}, "
                              f"got {self.seed!r}")
         if self.mode not in ("fused", "sequential"):
@@ -101,7 +99,7 @@ class RunConfig:
             raise UsageError(f"--training: expected 'local' or 'global', got {self.training!r}")
         for name in ("hidden", "latent_dims"):
             widths = getattr(self, name)
-            if widths is None and name == "hidden":  # the model's own widths
+            if widths is None:  # the model's own widths
                 continue
             if not isinstance(widths, list) or not widths or not all(
                 is_int(w) for w in widths

@@ -62,7 +62,7 @@ def hierarchy_metrics(model, guide, x: torch.Tensor, num_samples: int,
     }
 
 
-def rectified_hierarchy(*, data="fashion-mnist", latent_dims=(300, 200, 100, 50),
+def rectified_hierarchy(*, data="fashion-mnist", latent_dims=None,
                         device="cpu", seed=0, guide="structured", test_images=None):
     """
     Deep rectified-Gaussian hierarchy on binarized images (Salimans 2016), trained
@@ -74,7 +74,8 @@ def rectified_hierarchy(*, data="fashion-mnist", latent_dims=(300, 200, 100, 50)
     (from the guide's draws on training images).
 
     :param str data: an image dataset of :func:`pyro_local.data.load`.
-    :param latent_dims: latent widths, largest next to the data (``--latent-dims``).
+    :param latent_dims: latent widths, largest next to the data (``--latent-dims``;
+        ``None``: the model's own).
     :param str guide: ``"structured"`` (top-down, keeps the model's dependencies) or
         ``"mean-field"`` (``--option guide=mean-field``).
     :param int test_images: evaluate on the first ``test_images`` test images only
@@ -88,7 +89,8 @@ def rectified_hierarchy(*, data="fashion-mnist", latent_dims=(300, 200, 100, 50)
     if guide not in GUIDES:
         raise UsageError(f"--option guide: expected one of {list(GUIDES)}, got {guide!r}")
     torch.manual_seed(seed)
-    model = RectifiedHierarchy(latent_dims=tuple(latent_dims)).to(device)
+    widths = {} if latent_dims is None else {"latent_dims": tuple(latent_dims)}
+    model = RectifiedHierarchy(**widths).to(device)
     guide_cls = StructuredRectifiedGuide if guide == "structured" else MeanFieldRectifiedGuide
     q = guide_cls(model).to(device)
     train = load(data, "train", normalize="unit", flatten=True, device=device).images

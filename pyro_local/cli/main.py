@@ -76,7 +76,7 @@ TRAIN_FLAGS = [
                                  f"backprop (default {_D.rule})")),
     ("--latent-dims", "latent_dims", dict(type=_positive_int, nargs="+",
                                           help="rectified hierarchy: latent widths, largest "
-                                               "next to the data (default 300 200 100 50)")),
+                                               "next to the data (default: the model's own)")),
     ("--num-samples", "num_samples", dict(type=_positive_int,
                                           help="posterior draws per test prediction (IWAE "
                                                "samples for generative models; default "

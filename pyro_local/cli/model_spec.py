@@ -25,8 +25,8 @@ if it takes ``**kwargs``) among
 
 - ``data`` (``--data``, a name the factory interprets), ``device`` (a
   ``torch.device``), ``seed``, ``hidden``, ``latent_dims``, ``structure``,
-  ``training``, ``rule`` (the flags of the same names; ``hidden`` only when
-  ``--hidden`` is given, so that the factory's own default applies otherwise), and
+  ``training``, ``rule`` (the flags of the same names; ``hidden`` and ``latent_dims``
+  only when given, so that the factory's own default applies otherwise), and
 - every ``--option NAME=VALUE`` (the value read as JSON when it parses, else as a
   string).
 
@@ -191,10 +191,11 @@ def call_factory(fn: Callable, cfg, device: torch.device, source: str) -> ModelS
     takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
     values = {name: getattr(cfg, f) for name, f in FACTORY_ARGUMENTS.items()}
     values["device"] = device
-    if values["hidden"] is None and (
-        "hidden" not in params or params["hidden"].default is not inspect.Parameter.empty
-    ):  # no --hidden: the factory's own default
-        del values["hidden"]
+    for name in ("hidden", "latent_dims"):  # not given: the factory's own default
+        if values[name] is None and (
+            name not in params or params[name].default is not inspect.Parameter.empty
+        ):
+            del values[name]
     kwargs = {k: v for k, v in values.items() if takes_all or k in params}
     spec = fn(**kwargs, **cfg.options)
     if not isinstance(spec, ModelSpec):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from ..data.catalog import get_info
 from ..infer import LocalSVI
-from .config import RunConfig, UsageError
+from .config import EVAL_BATCH, RunConfig, UsageError
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Recipe:
     :param str name: its name on the command line.
     :param str summary: one line for ``pyro-local models``.
     :param tuple uses: the :class:`RunConfig` fields it reads, besides the common ones.
-    :param bool flatten: whether it takes flat ``(N, 784)`` images.
+    :param bool flatten: whether it takes flat ``(N, height * width)`` images.
     :param callable build: ``(config, num_data, device) -> Built``.
     :param tuple hidden: its dense hidden widths when ``--hidden`` is not given.
     """
@@ -133,6 +135,7 @@ def _bayes_build(stack_fn, cfg: RunConfig, num_data: int, device) -> Built:
     from ..guides import AutoMatrixNormal, AutoMeanFieldNormal
     from ..models import BayesianClassifier, predictive_probs
     from ..nn import GreedyHeads, local_net, local_reparameterization
+    from ..nn.network import site_name
 
     # The library's defaults: standard parametrization, prior MN(0, I, I), posteriors
     # starting at PyTorch's initialisation with std 0.1 of the layer's weight unit.
@@ -150,7 +153,7 @@ def _bayes_build(stack_fn, cfg: RunConfig, num_data: int, device) -> Built:
         net = local_net(stack, GreedyHeads("linear"), num_data=num_data,
                         guide_builder=builder).to(device)
         svi = _AveragedSVI(net, mode=cfg.mode, optim_args={"lr": cfg.lr})
-        model, guide, last = net.model, net.guide, f"{net.names[-1]}.y"
+        model, guide, last = net.model, net.guide, site_name(net.names[-1], "y")
     else:
         if cfg.mode != "fused":
             raise UsageError("--mode sequential needs --training local")
@@ -167,16 +170,25 @@ def _bayes_build(stack_fn, cfg: RunConfig, num_data: int, device) -> Built:
     return Built(svi, local_reparameterization, predict, model, guide, last)
 
 
+def _images(cfg) -> tuple[tuple[int, int, int], int]:
+    """The ``(channels, height, width)`` of the run's dataset's images and its number of
+    classes (the catalog's datasets are grayscale: one channel)."""
+    info = get_info(cfg.dataset)
+    return (1, *info.image_shape), info.num_classes
+
+
 def _mlp(cfg):
     from ..models import bayes_mlp
 
-    return bayes_mlp(784, tuple(cfg.hidden), 10)
+    shape, num_classes = _images(cfg)
+    return bayes_mlp(math.prod(shape), tuple(cfg.hidden), num_classes)
 
 
 def _lenet5(cfg):
     from ..models import bayes_lenet5
 
-    return bayes_lenet5((1, 28, 28), (6, 16), tuple(cfg.hidden), 10)
+    shape, num_classes = _images(cfg)
+    return bayes_lenet5(shape, (6, 16), tuple(cfg.hidden), num_classes)
 
 
 def _smallconv_build(cfg: RunConfig, num_data: int, device) -> Built:
@@ -190,7 +202,8 @@ def _smallconv_build(cfg: RunConfig, num_data: int, device) -> Built:
         "contsup": lambda: (GreedyHeads("linear"), ContSup(input=True)),
     }
     torch.manual_seed(cfg.seed)
-    stack = small_conv(num_classes=10)
+    (channels, height, _), num_classes = _images(cfg)
+    stack = small_conv(channels, num_classes, image_size=height)
     if cfg.rule == "backprop":
         net = backprop_net(stack)
     elif cfg.rule in rules:
@@ -203,7 +216,8 @@ def _smallconv_build(cfg: RunConfig, num_data: int, device) -> Built:
 
     @torch.no_grad()
     def probs(x, num_samples):
-        out = [predict(net, x[i : i + 500]).softmax(-1) for i in range(0, len(x), 500)]
+        out = [predict(net, x[i : i + EVAL_BATCH]).softmax(-1)
+               for i in range(0, len(x), EVAL_BATCH)]
         return torch.cat(out).unsqueeze(0)  # a point estimate: one "draw"
 
     return Built(svi, contextlib.nullcontext, probs)

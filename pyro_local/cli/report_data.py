@@ -5,24 +5,21 @@ on training examples, kept with the held-out results in one InferenceData.
 a posterior (the Bayesian classifiers, the rectified hierarchy, a factory's model with a
 guide); a network without one keeps only its per-layer loss history. Each job's
 ``report`` hook then adds what its held-out data give (a classifier's predictions, or a
-model's own test metrics). :func:`save_idata` keeps the result as ``inference_data.nc``
-beside the report, written atomically.
+model's own test metrics). :func:`~pyro_local.diagnostics.save_netcdf` keeps the result
+as ``inference_data.nc`` beside the report, written atomically.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import torch
 
-from ..infer.checkpoint import TEMPORARY_SUFFIX, atomic_write
-
-__all__ = ["TEST_POINTS", "fit_data", "save_idata", "test_subset"]
+__all__ = ["TEST_POINTS", "fit_data", "test_subset"]
 
 #: Test examples of the report's held-out checks by default.
 TEST_POINTS = 1000
+
+#: Posterior draws per vectorized pass when drawing the fit: bounds memory.
+DRAW_CHUNK = 10
 
 
 def fit_data(job, draws: int, points: int, seed: int, progress: bool = True):
@@ -49,7 +46,7 @@ def fit_data(job, draws: int, points: int, seed: int, progress: bool = True):
         idata = diag.to_inference_data(
             post.model, post.guide, *subset, num_samples=draws, thin=max(1, draws // 50),
             obs_sites=post.obs_sites, history=history, parallel=post.vectorized,
-            chunk_size=10 if post.vectorized else None, progress=progress)
+            chunk_size=DRAW_CHUNK if post.vectorized else None, progress=progress)
         # A guide with no latent variables (a factory's deterministic LocalNet) is a
         # point estimate: nothing to judge by importance sampling, as for local-smallconv.
         if idata.sample_stats.attrs.get("latent_dimension", 1) > 0:
@@ -60,21 +57,3 @@ def fit_data(job, draws: int, points: int, seed: int, progress: bool = True):
 def test_subset(test: tuple, points: int) -> tuple:
     """The first ``points`` examples of the test tensors."""
     return tuple(t[:points] for t in test)
-
-
-def save_idata(idata, path) -> Path:
-    """Writes ``idata`` as netCDF to ``path`` atomically (with the checkpoints' one atomic
-    write), so an interrupted report never leaves half a file."""
-    from .. import diagnostics as diag
-
-    path = Path(path)
-    # netCDF is written to a path, not a stream: a scratch file beside the target
-    # (named as the checkpoint's temporaries are, so `train` removes one a kill left)
-    # is then copied in by the atomic write.
-    scratch = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
-    try:
-        diag.save_netcdf(idata, scratch)
-        with open(scratch, "rb") as source:
-            return atomic_write(path, lambda f: shutil.copyfileobj(source, f))
-    finally:
-        scratch.unlink(missing_ok=True)

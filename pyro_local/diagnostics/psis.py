@@ -31,6 +31,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import is_int
+
 __all__ = ["GOOD_KHAT", "HIGH_DIMENSION", "KhatReading", "PSISResult", "VariationalKhat",
            "khat_threshold", "psis", "psis_khat", "psis_many", "variational_khat"]
 
@@ -285,7 +287,7 @@ def select_chain(idata, chain, variables=("log_weight",)):
                 f"chain: idata holds {chains} fits (chains); expected the index of one, got None"
             )
         chain = 0
-    if isinstance(chain, bool) or not isinstance(chain, int) or not 0 <= chain < chains:
+    if not is_int(chain, 0) or chain >= chains:
         raise ValueError(f"chain: expected an int in [0, {chains}), got {chain!r}")
     return chain, stats.isel(chain=chain)
 

@@ -19,8 +19,7 @@ Example::
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from ..infer.checkpoint import atomic_write
 from . import sections_fit as fit
 from . import sections_posterior as post
 from . import sections_predictive as pred
@@ -130,12 +129,10 @@ def build_report(
 
 
 def write_report(path, page):
-    """Writes the page (UTF-8), creating parent folders.
+    """Writes the page (UTF-8) atomically, creating parent folders: ``path`` holds the
+    old page or the complete new one, never half of one.
 
     :returns: the path written.
     :rtype: pathlib.Path
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return atomic_write(path, lambda f: f.write(page.encode("utf-8")))

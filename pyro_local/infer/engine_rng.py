@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import torch
 
+from .._checks import is_int
+
 #: Seeds drawn for an engine built without one lie below this bound.
 _SEED_BOUND = 2**63 - 1
 
@@ -48,7 +50,7 @@ class EngineRNG:
 
         :raises ValueError: when ``seed`` is not an int in ``[0, 2**63 - 1]``.
         """
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _SEED_BOUND:
+        if not is_int(seed, 0) or seed > _SEED_BOUND:
             raise ValueError(f"seed must be an int from 0 to {_SEED_BOUND} or None, got {seed!r}")
         self.seed = seed
         self.cpu = torch.Generator().manual_seed(seed).get_state()

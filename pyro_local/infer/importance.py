@@ -10,6 +10,8 @@ import torch
 from pyro import poutine
 from pyro.poutine.util import site_is_subsample
 
+from .._checks import check_int
+
 #: The name of the plate that vectorizes the importance samples.
 PARTICLES = "importance_particles"
 
@@ -46,8 +48,7 @@ def iwae_bound(log_weights: torch.Tensor, num_samples: int) -> torch.Tensor:
     :returns: shape ``(...)``.
     """
     total = log_weights.shape[0]
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
+    check_int(num_samples, "num_samples")
     if total % num_samples:
         raise ValueError(f"num_samples: expected a divisor of {total}, got {num_samples}")
     groups = log_weights.reshape(total // num_samples, num_samples, *log_weights.shape[1:])
@@ -114,9 +115,8 @@ def importance_log_likelihood(
         est = importance_log_likelihood(model, guide, x_test, num_samples=1000)
         print(est.log_likelihood.mean(), iwae_bound(est.log_weights, 10).mean())
     """
-    for value, name in ((num_samples, "num_samples"), (chunk_size, "chunk_size")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    check_int(num_samples, "num_samples")
+    check_int(chunk_size, "chunk_size")
     chunks = []
     remaining = num_samples
     while remaining > 0:

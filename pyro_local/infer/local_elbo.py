@@ -12,6 +12,7 @@ from pyro.infer import ELBO
 from pyro.infer.elbo import ELBOModule
 from pyro.infer.util import is_validation_enabled
 
+from .._checks import check_int
 from ..poutine.layer_messenger import GLOBAL
 from .errors import NonFiniteLossError
 from .site_terms import (
@@ -94,8 +95,7 @@ class LocalELBO(ELBO):
         closed_form_kl=True,
         retain_graph=None,
     ):
-        if not isinstance(num_particles, int) or num_particles < 1:
-            raise ValueError(f"num_particles must be a positive int, got {num_particles!r}")
+        check_int(num_particles, "num_particles")
         super().__init__(
             num_particles=num_particles,
             max_plate_nesting=max_plate_nesting,

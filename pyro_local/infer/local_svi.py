@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 
 import torch
 
+from .._checks import check_enum
 from ..nn.network import LocalNet
 from . import checkpoint as ckpt
 from . import distributed as ddp
@@ -133,12 +134,7 @@ class LocalSVI:
     ):
         if not callable(model):
             raise TypeError(f"model must be a LocalNet or a callable Pyro model, got {model!r}")
-        try:
-            self.mode = Mode(mode)
-        except ValueError:
-            raise ValueError(
-                f"mode must be one of {[m.value for m in Mode]}, got {mode!r}"
-            ) from None
+        self.mode = check_enum(Mode, mode, "mode")
         self.net = model if isinstance(model, LocalNet) else None
         if self.net is not None and guide is not None:
             raise ValueError("a LocalNet holds its layers' guides; pass guide=None")

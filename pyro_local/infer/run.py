@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 from tqdm.auto import tqdm
 
+from .._checks import check_int
+
 
 class RunResult(NamedTuple):
     """
@@ -59,10 +61,9 @@ def run(
 
     :returns: a :class:`~pyro_local.infer.RunResult`.
     """
-    if not isinstance(num_epochs, int) or num_epochs < 0:
-        raise ValueError(f"num_epochs must be a non-negative int, got {num_epochs!r}")
-    if checkpoint_every is not None and checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
+    check_int(num_epochs, "num_epochs", 0)
+    if checkpoint_every is not None:
+        check_int(checkpoint_every, "checkpoint_every")
     start_epoch, skip, resumed = 0, 0, False
     if checkpoint is not None and resume and Path(checkpoint).is_file():
         if not svi.initialized:

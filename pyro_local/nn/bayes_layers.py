@@ -10,9 +10,10 @@ import torch
 from pyro.nn import PyroModule
 from pyro.poutine.runtime import get_plates
 
+from .._checks import check_enum, check_int
 from .deferred import BIAS_ROW, LOCAL_REPARAM, WEIGHT_SCALE
 from .priors import MatrixNormalPrior
-from .pseudo_data import PseudoDataModule, check_num_points
+from .pseudo_data import PseudoDataModule
 from .weight_maps import Conv2dMap, LinearMap
 from .weight_op import weight_apply
 
@@ -57,10 +58,7 @@ def align_to_plates(value, event_dim):
 def _bias_mode(bias):
     if bias is None or bias is False:
         return Bias.NONE
-    try:
-        return Bias(bias)
-    except ValueError:
-        raise ValueError(f"bias: expected one of {[b.value for b in Bias]}, got {bias!r}") from None
+    return check_enum(Bias, bias, "bias")
 
 
 class _BayesLayer(PyroModule):
@@ -82,7 +80,7 @@ class _BayesLayer(PyroModule):
         self.bias_mode = bias_mode
         self.prior = prior
         self.bias_prior_scale = float(bias_prior_scale)
-        num_points = check_num_points(pseudo_data)
+        num_points = check_int(pseudo_data, "pseudo_data", 0)
         self.pseudo = None
         if num_points:
             self.pseudo = PseudoDataModule(

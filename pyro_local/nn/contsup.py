@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import torch
 
+from .._checks import check_int
+
 
 class ContextState(NamedTuple):
     """
@@ -170,9 +172,7 @@ class ContSup:
     hidden: int = 12
 
     def __post_init__(self):
-        if isinstance(self.residual, bool) or not isinstance(self.residual, int) \
-                or self.residual < 0:
-            raise ValueError(f"residual: expected an int >= 0, got {self.residual!r}")
+        check_int(self.residual, "residual", 0)
         if not self.input and not self.residual:
             raise ValueError("ContSup needs input=True or residual >= 1 (else it is plain "
                              "greedy local learning)")

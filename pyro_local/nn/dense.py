@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._checks import is_int
+
 #: softplus(SOFTPLUS_ONE) = 1: the bias that starts a softplus-parameterized scale at 1.
 SOFTPLUS_ONE = 0.5413248546129181
 
@@ -25,9 +27,9 @@ def check_dims(dims, name: str, allow_empty: bool = False) -> tuple[int, ...]:
     if isinstance(dims, int) or not isinstance(dims, Sequence):
         raise TypeError(f"{name}: expected a sequence of positive ints, got {dims!r}")
     dims = tuple(dims)
-    if any(isinstance(d, bool) or not isinstance(d, int) for d in dims):
+    if not all(is_int(d, None) for d in dims):
         raise TypeError(f"{name}: expected a sequence of positive ints, got {dims!r}")
-    if any(d < 1 for d in dims):
+    if not all(is_int(d) for d in dims):
         raise ValueError(f"{name}: expected positive widths, got {dims!r}")
     if not dims and not allow_empty:
         raise ValueError(f"{name}: expected at least one width, got an empty sequence")

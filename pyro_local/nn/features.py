@@ -8,10 +8,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_enum, check_int, is_int
+
 
 def _check_shape(shape) -> tuple[int, ...]:
     if not isinstance(shape, Sequence) or not shape or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+        is_int(s) for s in shape
     ):
         raise ValueError(f"shape: expected a non-empty sequence of positive ints, got {shape!r}")
     return tuple(shape)
@@ -19,9 +21,7 @@ def _check_shape(shape) -> tuple[int, ...]:
 
 def check_pool(pool) -> int | None:
     """Validates a spatial pool size: ``None`` or a positive int."""
-    if pool is not None and (isinstance(pool, bool) or not isinstance(pool, int) or pool < 1):
-        raise ValueError(f"pool: expected None or a positive int, got {pool!r}")
-    return pool
+    return pool if pool is None else check_int(pool, "pool")
 
 
 def pooled_shape(shape, pool: int | None) -> tuple[int, ...]:
@@ -100,12 +100,7 @@ def coerce_enum_fields(rule, fields) -> None:
         value = getattr(rule, field)
         if value is None:
             continue
-        try:
-            object.__setattr__(rule, field, enum_type(value))
-        except ValueError:
-            raise ValueError(
-                f"{field}: expected one of {[v.value for v in enum_type]}, got {value!r}"
-            ) from None
+        object.__setattr__(rule, field, check_enum(enum_type, value, field))
 
 __all__ = ["check_pool", "coerce_enum_fields", "fixed_gaussian", "pool_features", "pooled_dim",
            "pooled_shape"]

@@ -8,6 +8,7 @@ import enum
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_enum, check_int
 from .features import check_pool, coerce_enum_fields, pool_features, pooled_dim
 from .local_heads import LocalHead
 
@@ -46,9 +47,9 @@ def lls_basis(num_classes: int, dim: int, waveform="cosine", min_freq: float = 5
     The arguments ``f_c * j`` reach ``max_freq * dim``; they are computed in double
     precision (float32 would lose about 0.01 rad there) and the result cast to float32.
     """
-    if num_classes < 1 or dim < 1:
-        raise ValueError(f"num_classes and dim: expected positive ints, got {num_classes}, {dim}")
-    waveform = Waveform(waveform)
+    check_int(num_classes, "num_classes")
+    check_int(dim, "dim")
+    waveform = check_enum(Waveform, waveform, "waveform")
     freqs = torch.linspace(min_freq, max_freq, num_classes, dtype=torch.float64)
     basis = torch.sin(freqs[:, None] * torch.arange(dim, dtype=torch.float64))
     if waveform is Waveform.SQUARE:
@@ -87,8 +88,8 @@ class LLSHead(LocalHead):
             raise ValueError(f"temperature: expected a positive float, got {temperature!r}")
         self.pool = check_pool(pool)
         self.temperature = float(temperature)
-        self.variant = Variant(variant)
-        self.waveform = Waveform(waveform)
+        self.variant = check_enum(Variant, variant, "variant")
+        self.waveform = check_enum(Waveform, waveform, "waveform")
         dim = pooled_dim(shape, pool)
         self.register_buffer("basis", lls_basis(num_classes, dim, waveform, min_freq, max_freq))
         generator = torch.Generator().manual_seed(seed)

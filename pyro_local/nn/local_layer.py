@@ -12,6 +12,7 @@ import torch
 from pyro import poutine
 from pyro.nn import PyroModule
 
+from .._checks import check_int
 from .contsup import ContextState, ContSup, first_state
 from .network import LocalNet
 from .stack import Stack
@@ -48,13 +49,6 @@ class LayerSpec(NamedTuple):
     seed: int
     in_pool: int | None = None
     in_seed: int | None = None
-
-
-def _check_num_data(num_data):
-    if num_data is not None and (isinstance(num_data, bool) or not isinstance(num_data, int)
-                                 or num_data < 1):
-        raise ValueError(f"num_data: expected None or a positive int, got {num_data!r}")
-    return num_data
 
 
 def _data_scale(num_data, batch_size):
@@ -112,7 +106,7 @@ class LocalLayer(_ContextMixin, PyroModule):
         super().__init__()
         self.block = block
         self.head = head
-        self.num_data = _check_num_data(num_data)
+        self.num_data = None if num_data is None else check_int(num_data, "num_data")
         self._setup_context(contsup, context, first)
 
     def forward(self, h, y=None):
@@ -137,7 +131,7 @@ class OutputLayer(_ContextMixin, PyroModule):
     def __init__(self, classifier, contsup=None, context=None, num_data=None):
         super().__init__()
         self.classifier = classifier
-        self.num_data = _check_num_data(num_data)
+        self.num_data = None if num_data is None else check_int(num_data, "num_data")
         self._setup_context(contsup, context, False)
 
     def forward(self, h, y=None):
@@ -156,7 +150,7 @@ class BackpropLayer(PyroModule):
     def __init__(self, stack: Stack, num_data=None):
         super().__init__()
         self.stack = stack
-        self.num_data = _check_num_data(num_data)
+        self.num_data = None if num_data is None else check_int(num_data, "num_data")
 
     def forward(self, x, y=None):
         logits = self.stack(x)

@@ -20,20 +20,34 @@ def _exposes_prior_latent(msg) -> bool:
             and bool(msg["infer"].get("guide_is_prior", False)))
 
 
+def site_name(layer: str, site: str) -> str:
+    """
+    The name that layer ``layer``'s sample site ``site`` has in the whole-network
+    program (:meth:`LocalNet.model`, :meth:`LocalNet.guide`): ``"l2.y"`` for layer
+    ``"l2"``'s ``"y"``. A name that already starts with ``"<layer>."`` (a PyroModule
+    layer's own ``"l1.weight"``) keeps it.
+
+    :param str layer: the layer's name.
+    :param str site: the site's name inside the layer's program.
+    :rtype: str
+    """
+    prefix = layer + "."
+    return site if site.startswith(prefix) else prefix + site
+
+
 class _LayerPrefix(Messenger):
     """
-    Prefixes ``"<layer>."`` to the name of every sample site that lacks it,
-    so that layers may reuse site names ("y", a plate "data") in the whole-network
-    program. A PyroModule layer's own sites ("l1.weight") keep their names.
+    Renames every sample site to its :func:`site_name` in layer ``name``, so that
+    layers may reuse site names ("y", a plate "data") in the whole-network program.
     """
 
     def __init__(self, name):
         super().__init__()
-        self.prefix = name + "."
+        self.layer = name
 
     def _process_message(self, msg):
-        if msg["type"] == "sample" and not msg["name"].startswith(self.prefix):
-            msg["name"] = self.prefix + msg["name"]
+        if msg["type"] == "sample":
+            msg["name"] = site_name(self.layer, msg["name"])
 
 
 class LocalNet(PyroModule):

@@ -26,6 +26,7 @@ import torch
 from pyro.nn import PyroModule, PyroParam
 from torch.distributions import constraints
 
+from .._checks import check_int
 from .local_reparam import PseudoData
 
 _C1, _C2, _C3 = 1.16145124, -1.50204118, 0.58629921
@@ -63,10 +64,7 @@ class PseudoDataModule(PyroModule):
         jitter=1e-4,
     ):
         super().__init__()
-        if not isinstance(num_points, int) or num_points < 1:
-            raise ValueError(
-                f"pseudo_data: expected a positive number of points, got {num_points!r}"
-            )
+        check_int(num_points, "pseudo_data")
         if not 0 < init_noise < 1:
             raise ValueError(f"init_noise: expected a value in (0, 1), got {init_noise!r}")
         self.input_scale = input_scale
@@ -97,8 +95,3 @@ class PseudoDataModule(PyroModule):
         return f"num_points={k}, rows={n}, columns={self.outputs.shape[-1]}"
 
 
-def check_num_points(value):
-    """``pseudo_data`` argument of the layers: 0 (off) or a positive int."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"pseudo_data: expected a number of points >= 0, got {value!r}")
-    return value

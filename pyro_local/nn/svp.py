@@ -51,6 +51,7 @@ import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_enum, check_int
 from .features import (
     check_pool,
     coerce_enum_fields,
@@ -133,17 +134,16 @@ class SVPHead(LocalHead):
                  in_pool: int | None = None, in_seed: int | None = None):
         super().__init__()
         proj_dim = num_classes if proj_dim is None else proj_dim
-        if isinstance(proj_dim, bool) or not isinstance(proj_dim, int) or proj_dim < 2:
-            raise ValueError(f"proj_dim: expected an int >= 2, got {proj_dim!r}")
+        check_int(proj_dim, "proj_dim", 2)
         if not noise_scale >= 0 or not alignment_weight >= 0 or not temperature > 0:
             raise ValueError(
                 "noise_scale and alignment_weight: expected floats >= 0, temperature > 0; "
                 f"got {noise_scale!r}, {alignment_weight!r}, {temperature!r}"
             )
-        self.noise = Noise(noise)
+        self.noise = check_enum(Noise, noise, "noise")
         if readout is None:
             readout = Readout.IDENTITY if proj_dim == num_classes else Readout.LINEAR
-        self.readout = Readout(readout)
+        self.readout = check_enum(Readout, readout, "readout")
         if self.readout is Readout.IDENTITY and proj_dim != num_classes:
             raise ValueError(f"readout='identity' needs proj_dim == num_classes ({num_classes}), "
                              f"got proj_dim={proj_dim}")

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from pyro.distributions.util import broadcast_shape
 
+from .._checks import is_int
 from .bias_row_affine import bias_row_affine
 
 
@@ -145,12 +146,12 @@ class LinearMap(WeightMap):
 
 
 def _pair(value, name):
-    if isinstance(value, int):
+    if is_int(value, None):
         return (value, value)
     if (
         isinstance(value, (tuple, list))
         and len(value) == 2
-        and all(isinstance(v, int) for v in value)
+        and all(is_int(v, None) for v in value)
     ):
         return tuple(value)
     raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")

@@ -256,3 +256,20 @@ def test_a_diverging_run_stops_in_one_line_naming_the_layer(toy, tmp_path, capsy
     assert code == 1 and len(out.err.strip().splitlines()) == 1, out.err
     assert out.err.startswith("pyro-local: error: training stopped: the update of layer 'global'")
     assert not (run / "checkpoint.pt").exists()  # nothing non-finite was saved
+
+
+def test_widths_not_given_leave_the_factory_its_defaults():
+    from pyro_local.cli.config import RunConfig
+    from pyro_local.cli.model_spec import ModelSpec, call_factory
+
+    seen = {}
+
+    def factory(*, hidden=(6,), latent_dims=(4, 2)):
+        seen.update(hidden=hidden, latent_dims=latent_dims)
+        return ModelSpec(lambda x: None, train=(torch.zeros(2),))
+
+    assert RunConfig().latent_dims is None and RunConfig().hidden is None
+    call_factory(factory, RunConfig(), torch.device("cpu"), "factory")
+    assert seen == {"hidden": (6,), "latent_dims": (4, 2)}
+    call_factory(factory, RunConfig(hidden=[5], latent_dims=[3]), torch.device("cpu"), "f")
+    assert seen == {"hidden": [5], "latent_dims": [3]}

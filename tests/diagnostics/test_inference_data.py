@@ -1,5 +1,7 @@
 """The ArviZ export: groups, names from the model, chains, netCDF round trip."""
 
+import errno
+import os
 import subprocess
 import sys
 
@@ -65,6 +67,21 @@ def test_netcdf_round_trip_keeps_everything(tmp_path):
     for group in idata.groups():
         assert back[group].identical(idata[group]), group
     assert back.attrs == idata.attrs
+
+
+def test_save_netcdf_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    problem = NormalMeans(dim=2, num_data=3)
+    path = save_netcdf(_fit(problem, history=HISTORY), tmp_path / "run.nc")
+    before = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="could not write .*run.nc"):
+        save_netcdf(_fit(problem, history={"l1": [1.0]}), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.nc"]  # no scratch left
 
 
 def test_concat_fits_stacks_chains_and_pads_history():

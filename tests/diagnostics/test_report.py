@@ -1,7 +1,9 @@
 """The HTML report: sections, absent data, escaping, self-contained images."""
 
 import base64
+import errno
 import io
+import os
 import re
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from PIL import Image
 
 from pyro_local import diagnostics as D
+from pyro_local.infer.checkpoint import stale_temporaries
 
 from .conftest import REPORT_FIGURES, REPORT_TITLES
 
@@ -102,6 +105,19 @@ def test_no_pyplot_state_is_touched(report_inputs):
 def test_write_report_creates_folders(tmp_path):
     path = D.write_report(tmp_path / "run" / "report.html", D.build_report(config={"a": 1}))
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_write_report_keeps_the_old_page_when_the_write_fails(tmp_path, monkeypatch):
+    path = D.write_report(tmp_path / "report.html", "old page")
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="could not write .*report.html"):
+        D.write_report(path, "new page")
+    assert path.read_text(encoding="utf-8") == "old page"
+    assert stale_temporaries(tmp_path) == []
 
 
 @pytest.mark.parametrize("kwargs,error,match", [

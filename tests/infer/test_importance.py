@@ -51,7 +51,7 @@ def test_invalid_arguments():
     x = torch.zeros(3)
     with pytest.raises(ValueError, match="num_samples"):
         importance_log_likelihood(conjugate_model, exact_posterior, x, num_samples=0)
-    with pytest.raises(ValueError, match="chunk_size"):
+    with pytest.raises(TypeError, match="chunk_size: expected an int"):
         importance_log_likelihood(conjugate_model, exact_posterior, x, chunk_size=1.5)
 
     def global_model(x):

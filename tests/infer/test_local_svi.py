@@ -239,7 +239,7 @@ def test_device_map_on_cpu():
 
 def test_bad_arguments():
     net = make_net(["det"], [5, 3])
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(ValueError, match="mode: expected"):
         LocalSVI(net, mode="bogus")
     with pytest.raises(ValueError, match="needs the model given as a pyro_local.nn.LocalNet"):
         LocalSVI(DetBlock(5, 3), None, mode="sequential")

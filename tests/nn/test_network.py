@@ -6,6 +6,7 @@ import torch
 from pyro import poutine
 
 from pyro_local.nn import LocalNet
+from pyro_local.nn.network import site_name
 
 
 def _model(h):
@@ -35,3 +36,11 @@ def test_the_whole_model_replays_against_the_whole_guide():
     model_trace = poutine.trace(poutine.replay(net.model, trace=guide_trace)).get_trace(
         torch.zeros(2))
     assert torch.equal(model_trace.nodes["l1.z"]["value"], guide_trace.nodes["l1.z"]["value"])
+
+
+def test_site_name_is_the_name_the_whole_program_gives():
+    net = LocalNet({"l1": _model, "l2": _model})
+    trace = poutine.trace(net.model).get_trace(torch.zeros(3))
+    sampled = [n for n, site in trace.nodes.items() if site["type"] == "sample"]
+    assert sampled == [site_name("l1", "z"), site_name("l2", "z")] == ["l1.z", "l2.z"]
+    assert site_name("l1", "l1.weight") == "l1.weight"  # a PyroModule's own name stays

@@ -104,7 +104,7 @@ def test_module_emits_its_regulariser():
     torch.testing.assert_close(site["fn"].log_prob(site["value"]), expected)
     pseudo = trace.nodes["_RETURN"]["value"]
     assert pseudo.inputs.shape == (4, 6) and pseudo.outputs.shape == (4, 3)
-    with pytest.raises(ValueError, match="positive number of points"):
+    with pytest.raises(ValueError, match="pseudo_data: expected an int >= 1"):
         PseudoDataModule(0, 6, 3, input_scale=1.0)
 
 
