@@ -275,7 +275,6 @@ class LocalSVI:
             buffers = [b for m in self._modules().values() for b in m.buffers()]
             ddp.broadcast_tensors(list(self._params.values()) + buffers)
 
-    # ---------------------------------------------------------------- forward
     def _layers(self, args, kwargs) -> Iterator[Stage]:
         """The step's stages, layer by layer (see :func:`~pyro_local.infer.stages.layer_stages`)."""
         return layer_stages(self.model, self.guide, self.loss, args, kwargs, self.device_map)
@@ -463,24 +462,18 @@ class LocalSVI:
         self.load_state_dict(state)
         return state.get("extra", {})
 
-    # -------------------------------------------------------------------- run
     def run(self, batches, num_epochs: int = 1, **kwargs):
         """
         Trains for ``num_epochs`` passes over ``batches``, with a progress bar,
         periodic atomic checkpoints and resume.
 
-        ``batches`` is re-iterated each epoch (a loader; if it has ``set_epoch(epoch)``
-        it is called first, as with torch's ``DistributedSampler``) or is a callable
-        ``epoch -> iterable``. Each batch is a tuple (positional arguments of
-        :meth:`step`), a dict (keyword arguments) or a single tensor.
+        Each batch is a tuple (positional arguments of :meth:`step`), a dict (keyword
+        arguments) or a single tensor. A resumed run continues bit for bit on CPU when
+        the order of batches depends only on the epoch.
 
-        With ``checkpoint`` set, the state is written there every ``checkpoint_every``
-        steps and at the end of every epoch; if the file exists and ``resume`` is true,
-        training continues from it. On CPU the continuation is bit-for-bit that of an
-        uninterrupted run when the order of batches depends only on the epoch (a loader
-        with ``set_epoch``, or a callable of the epoch).
-
-        :param batches: a re-iterable of batches, or a callable ``epoch -> iterable``.
+        :param batches: a re-iterable of batches (a loader's ``set_epoch(epoch)`` is
+            called first, as with ``DistributedSampler``), or a callable
+            ``epoch -> iterable``.
         :param int num_epochs: passes over ``batches``.
         :param checkpoint: the checkpoint file (``str`` or ``Path``), or ``None``.
         :param int checkpoint_every: steps between checkpoints (``None``: at the end of
