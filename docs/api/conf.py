@@ -90,14 +90,21 @@ def _public_bases(app, name, obj, options, bases):
 
 def _public_alias(app, env, node, contnode):
     """Resolves ``pyro_local.<package>.<file>.<name>`` (as docstrings inside a package
-    write it) to the documented ``pyro_local.<package>.<name>``."""
+    write it; ``<file>`` may be in a folder, ``nn/rules/``) to the documented
+    ``pyro_local.<package>.<name>``."""
     parts = node.get("reftarget", "").split(".")
     if node.get("refdomain") != "py" or len(parts) < 4 or parts[0] != "pyro_local":
         return None
-    short = ".".join(parts[:2] + parts[3:])
-    return env.domains["py"].resolve_xref(
-        env, node["refdoc"], app.builder, node["reftype"], short, node, contnode
-    )
+    # pyro_local.<package>[.<folder>].<file>.<name>[.<attr>]: drop the module path
+    # one segment at a time until a documented name is found.
+    for cut in range(3, len(parts)):
+        short = ".".join(parts[:2] + parts[cut:])
+        found = env.domains["py"].resolve_xref(
+            env, node["refdoc"], app.builder, node["reftype"], short, node, contnode
+        )
+        if found is not None:
+            return found
+    return None
 
 
 def setup(app):

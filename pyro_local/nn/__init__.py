@@ -8,7 +8,8 @@ priors :class:`MatrixNormalPrior` and :class:`NormalPrior`, and the
 Local learning: a :class:`LocalNet` is a network as a sequence of per-layer Pyro
 programs; a :class:`Stack` describes a feed-forward network, and :func:`local_net`
 turns it into a :class:`LocalNet` whose every block is trained by its own local
-objective, written as Pyro sites by a head (a :class:`LocalHead`):
+objective, written as Pyro sites by a head (a :class:`LocalHead`; the rules live in
+``pyro_local/nn/rules/``):
 
 - :class:`GreedyHeads`: a learned linear or small conv classifier per layer;
 - :class:`SVP`: stochastic layers, fixed random projections, Bhattacharyya alignment;
@@ -21,15 +22,15 @@ objective, written as Pyro sites by a head (a :class:`LocalHead`):
 """
 
 from .bayes_layers import BayesConv2d, BayesLinear
-from .contsup import ContSup
-from .lls import LLS
-from .local_heads import GreedyHeads, LocalHead
-from .local_layer import backprop_net, local_net, predict
 from .local_reparam_messenger import local_reparameterization
 from .network import LocalNet
 from .priors import MatrixNormalPrior, NormalPrior
+from .rules.contsup import ContSup
+from .rules.heads import GreedyHeads, LocalHead
+from .rules.lls import LLS
+from .rules.local_layer import backprop_net, local_net, predict
+from .rules.svp import SVP
 from .stack import Stack
-from .svp import SVP
 
 __all__ = [
     "BayesConv2d",

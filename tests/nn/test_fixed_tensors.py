@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from pyro_local.infer import LocalSVI
-from pyro_local.nn.lls import LLSHead
-from pyro_local.nn.svp import SVPHead
+from pyro_local.nn.rules.lls import LLSHead
+from pyro_local.nn.rules.svp import SVPHead
 
 from .nets import images, tiny_net
 

@@ -9,10 +9,10 @@ from pyro import poutine
 from pyro_local.infer import LocalSVI
 from pyro_local.nn import LLS, SVP, ContSup, GreedyHeads, local_net
 from pyro_local.nn.features import fixed_gaussian
-from pyro_local.nn.lls import LLSHead, lls_basis
-from pyro_local.nn.local_heads import LinearHead
-from pyro_local.nn.local_layer import LayerSpec
-from pyro_local.nn.svp import SVPHead, bhattacharyya_distance
+from pyro_local.nn.rules.heads import LinearHead
+from pyro_local.nn.rules.lls import LLSHead, lls_basis
+from pyro_local.nn.rules.local_layer import LayerSpec
+from pyro_local.nn.rules.svp import SVPHead, bhattacharyya_distance
 
 from .nets import NUM_CLASSES, images, tiny_conv, tiny_mlp, vectors
 

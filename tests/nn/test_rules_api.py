@@ -7,11 +7,11 @@ from pyro.infer import Predictive
 
 from pyro_local.infer import LocalSVI
 from pyro_local.nn import LLS, SVP, ContSup, GreedyHeads, local_net, predict
-from pyro_local.nn.contsup import ContextEncoder
 from pyro_local.nn.features import pool_features, pooled_dim
-from pyro_local.nn.lls import LLSHead
-from pyro_local.nn.local_heads import ConvHead
-from pyro_local.nn.svp import SVPHead
+from pyro_local.nn.rules.contsup import ContextEncoder
+from pyro_local.nn.rules.heads import ConvHead
+from pyro_local.nn.rules.lls import LLSHead
+from pyro_local.nn.rules.svp import SVPHead
 
 from .nets import NUM_CLASSES, images, tiny_conv, tiny_net
 

@@ -51,15 +51,15 @@ import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_enum, check_int
-from .features import (
+from ..._checks import check_enum, check_int
+from ..features import (
     check_pool,
     coerce_enum_fields,
     fixed_gaussian,
     pool_features,
     pooled_dim,
 )
-from .local_heads import LocalHead
+from .heads import LocalHead
 
 #: For a head built without a layer below (``in_seed=None``): the offset between the
 #: seeds of its own projection and of its input's.

@@ -9,7 +9,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from .features import check_pool, coerce_enum_fields, pool_features, pooled_dim
+from ..features import check_pool, coerce_enum_fields, pool_features, pooled_dim
 
 
 class LocalHead(torch.nn.Module):
@@ -122,7 +122,7 @@ class GreedyHeads:
         coerce_enum_fields(self, {"kind": HeadKind})
 
     def __call__(self, spec) -> LocalHead:
-        """The head of one layer, from its :class:`~pyro_local.nn.local_layer.LayerSpec`."""
+        """The head of one layer, from its :class:`~pyro_local.nn.rules.local_layer.LayerSpec`."""
         if self.kind is HeadKind.CONV and len(spec.out_shape) == 3:
             return ConvHead(spec.out_shape, spec.num_classes)
         return LinearHead(spec.out_shape, spec.num_classes, spec.pool)

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import torch
 
-from .._checks import check_int
+from ..._checks import check_int
 
 
 class ContextState(NamedTuple):

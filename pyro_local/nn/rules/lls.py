@@ -8,9 +8,9 @@ import enum
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_enum, check_int
-from .features import check_pool, coerce_enum_fields, pool_features, pooled_dim
-from .local_heads import LocalHead
+from ..._checks import check_enum, check_int
+from ..features import check_pool, coerce_enum_fields, pool_features, pooled_dim
+from .heads import LocalHead
 
 
 class Waveform(str, enum.Enum):

@@ -12,10 +12,10 @@ import torch
 from pyro import poutine
 from pyro.nn import PyroModule
 
-from .._checks import check_int
+from ..._checks import check_int
+from ..network import LocalNet
+from ..stack import Stack
 from .contsup import ContextState, ContSup, first_state
-from .network import LocalNet
-from .stack import Stack
 
 #: The name of the output classifier's layer in the nets that :func:`local_net` builds.
 OUTPUT = "output"
@@ -87,7 +87,7 @@ class LocalLayer(_ContextMixin, PyroModule):
     One layer of a locally trained network: ``block`` computes the activation from
     the (cut) input, ``head`` emits the local objective's sites and returns the
     activation passed on. With a ContSup ``context`` module the input is the
-    :class:`~pyro_local.nn.contsup.ContextState` from the layer below plus encoded context.
+    :class:`~pyro_local.nn.rules.contsup.ContextState` from the layer below plus encoded context.
     It is a PyroModule, so a Bayesian block's sites and parameters are named under
     the layer (``"l1.block.layer.weight"``): the layers of a network never share one.
 
@@ -95,7 +95,7 @@ class LocalLayer(_ContextMixin, PyroModule):
     :param callable head: a :class:`~pyro_local.nn.LocalHead` (or any callable
         ``head(a, y, h) -> activation`` emitting Pyro sites).
     :param ContSup contsup: the context configuration, or ``None``.
-    :param context: this layer's :class:`~pyro_local.nn.contsup.ContextSupplyModule`.
+    :param context: this layer's :class:`~pyro_local.nn.rules.contsup.ContextSupplyModule`.
     :param bool first: whether this is the network's first layer.
     :param int num_data: scale the objective's sites (not the block's) by
         ``num_data / batch size``, so that the likelihood is that of the data set, as a
