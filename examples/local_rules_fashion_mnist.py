@@ -11,7 +11,8 @@ number of epochs:
 - ``greedy`` / ``greedy-conv``: greedy local learning with linear / small conv heads;
 - ``svp``: Stochastic Variational Propagation (fixed projections, alignment);
 - ``lls``, ``lls-square``, ``lls-m``, ``lls-mxm``: LLS and its variants;
-- ``contsup`` (ContSup[E]) and ``contsup-r1e`` (ContSup[R1E]), with linear heads.
+- ``contsup`` (ContSup[E]) and ``contsup-r1e`` (ContSup[R1E]), with linear heads, and
+  ``contsup-conv``: ContSup[E] with the paper's small conv heads.
 
 For each it prints and writes (``--json``) the test accuracy after every epoch, the
 training time per epoch, examples per second, the peak bytes of tensors saved for
@@ -67,6 +68,7 @@ METHODS = {
     "lls-mxm": lambda a: (LLS("cosine", variant="mxm"), None),
     "contsup": lambda a: (GreedyHeads("linear"), ContSup(input=True)),
     "contsup-r1e": lambda a: (GreedyHeads("linear"), ContSup(input=True, residual=1)),
+    "contsup-conv": lambda a: (GreedyHeads("conv"), ContSup(input=True)),
 }
 ALL_METHODS = ["backprop", "torch-backprop", "torch-greedy", *METHODS]
 
