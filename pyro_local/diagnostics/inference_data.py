@@ -49,16 +49,13 @@ from __future__ import annotations
 
 import json
 import numbers
-import os
-import shutil
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
 import pyro_local
 
-from ..infer.checkpoint import TEMPORARY_SUFFIX, atomic_write
+from ..infer.checkpoint import atomic_write
 from .draws import collect_draws
 from .provenance import PROVENANCE_ATTR, provenance
 from .site_summary import STATISTICS
@@ -345,18 +342,8 @@ def save_netcdf(idata, path):
     :returns: ``path``.
     :rtype: pathlib.Path
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # netCDF is written to a path, not a stream: a scratch file beside the target (named
-    # as atomic_write's temporaries are, so a run folder's resume removes one a kill
-    # left) is then copied in by the one atomic write.
-    scratch = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
-    try:
-        idata.to_netcdf(str(scratch), engine="h5netcdf")
-        with open(scratch, "rb") as source:
-            return atomic_write(path, lambda f: shutil.copyfileobj(source, f))
-    finally:
-        scratch.unlink(missing_ok=True)
+    return atomic_write(path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"),
+                        to_path=True)
 
 
 def load_netcdf(path):

@@ -80,12 +80,16 @@ def _create_temporary(path: Path):
     raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path))
 
 
-def atomic_write(path, write: Callable) -> Path:
+def atomic_write(path, write: Callable, *, to_path: bool = False) -> Path:
     """
     Writes a file so that ``path`` always holds either the old file or the complete
     new one: ``write(f)`` fills a temporary file (binary) in the same folder, which
     is flushed to disk and replaces ``path`` in one rename. The file's mode follows
     the umask, as ``open`` would give it.
+
+    With ``to_path=True``, ``write`` gets the temporary file's path instead of an open
+    file, for writers that only write to a path (h5netcdf); the file exists, empty,
+    when ``write`` is called.
 
     SIGINT and SIGTERM that arrive during the write take effect once it is done.
 
@@ -93,19 +97,24 @@ def atomic_write(path, write: Callable) -> Path:
         ``path``; the temporary file is removed and ``path`` is untouched.
     """
     with _signals_held():
-        return _atomic_write(Path(path), write)
+        return _atomic_write(Path(path), write, to_path)
 
 
-def _atomic_write(path: Path, write: Callable) -> Path:
+def _atomic_write(path: Path, write: Callable, to_path: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         tmp, f = _create_temporary(path)
     except OSError as e:
         raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
     try:
+        if to_path:
+            f.close()
+            write(tmp)
+            f = open(tmp, "rb")  # fsync flushes the file's data, whichever fd asks
         with f:
-            write(f)
-            f.flush()
+            if not to_path:
+                write(f)
+                f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:

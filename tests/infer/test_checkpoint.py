@@ -105,6 +105,34 @@ def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary left
 
 
+def test_a_path_writer_fills_the_temporary_and_is_synced(tmp_path, monkeypatch):
+    # h5netcdf writes to a path: the file it fills is the one that is synced and renamed.
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"old")
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_size),
+                                                 real_fsync(fd)))
+
+    def write(tmp):
+        assert tmp.parent == tmp_path and tmp.exists() and tmp.stat().st_size == 0
+        tmp.write_bytes(b"new contents")
+
+    assert ckpt.atomic_write(path, write, to_path=True) == path
+    assert path.read_bytes() == b"new contents"
+    assert synced[0] == len(b"new contents")  # the data, then the folder
+    assert ckpt.stale_temporaries(tmp_path) == []
+
+    def dying(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="could not write .*data.bin"):
+        ckpt.atomic_write(path, dying, to_path=True)
+    assert path.read_bytes() == b"new contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["data.bin"]
+
+
 class _Stop(Exception):
     pass
 
