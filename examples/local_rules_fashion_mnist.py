@@ -2,8 +2,8 @@
 
 Every method trains the same network (same initial weights), with the same data,
 augmentation (for CNNs: random crop with 4 pixels of padding and horizontal flips, done
-on the data's device; none for the MLP), optimizer, learning rate, batch size and
-number of epochs:
+on the data's device; none for the MLP), optimizer, learning rate and its schedule,
+batch size and number of epochs:
 
 - ``backprop``: the network end to end under LocalSVI (one layer: the whole net);
 - ``torch-backprop``: the same, as a plain PyTorch loop (the throughput reference);
@@ -121,17 +121,27 @@ class TorchGreedy:
 
 
 def build(method, args, device):
+    """``(module, step, forward, optimizers)``; ``optimizers()`` lists the torch
+    optimizers once the first step has made them."""
     torch.manual_seed(args.seed)  # the same initial weights for every method
     stack = NETWORKS[args.network](**network_kwargs(args)).to(device)
-    if method == "torch-backprop":
-        return stack, TorchBackprop(stack, args.lr).step, lambda x: stack(x)
-    if method == "torch-greedy":
-        return stack, TorchGreedy(stack, args.lr).step, lambda x: stack(x)
+    if method in ("torch-backprop", "torch-greedy"):
+        trainer = (TorchBackprop if method == "torch-backprop" else TorchGreedy)(stack, args.lr)
+        return stack, trainer.step, lambda x: stack(x), lambda: [trainer.opt]
     net = backprop_net(stack) if method == "backprop" else local_net(
         stack, *METHODS[method](args), seed=args.seed)
     net = net.to(device)
     svi = LocalSVI(net, mode=args.mode, optim_args={"lr": args.lr})
-    return net, svi.step, lambda x: predict(net, x)
+    return net, svi.step, lambda x: predict(net, x), lambda: list(svi.optimizers.values())
+
+
+def schedulers(optimizers, args, steps_per_epoch):
+    """Cosine decay of every optimizer's learning rate to 0 over the run, stepped per
+    batch (``--schedule cosine``), or none."""
+    if args.schedule == "constant":
+        return []
+    total = args.epochs * steps_per_epoch
+    return [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=total) for o in optimizers]
 
 
 def network_kwargs(args):
@@ -157,7 +167,7 @@ def accuracy(module, forward, images, labels, batch_size=1000):
 
 
 def run_method(method, args, train, test, device):
-    module, step, forward = build(method, args, device)
+    module, step, forward, optimizers = build(method, args, device)
     loader = TensorLoader(train.images, train.labels, batch_size=args.batch_size, seed=args.seed,
                           drop_last=True, transform=augmentation(args))
     x0, y0 = next(iter(loader))  # the first batch (consumed here, replayed below)
@@ -166,12 +176,15 @@ def run_method(method, args, train, test, device):
     step(x0, y0)  # warm-up: builds optimizers; not counted in the timings
     with SavedTensorMeter() as meter:
         step(x0, y0)
+    lr_schedules = schedulers(optimizers(), args, len(loader))
     epochs = []
     for epoch in range(args.epochs):
         t0 = time.perf_counter()
         for x, y in tqdm(loader, desc=f"{method} epoch {epoch + 1}", leave=False,
                          disable=not args.progress):
             step(x, y)
+            for schedule in lr_schedules:
+                schedule.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - t0
@@ -224,6 +237,8 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, every layer")
+    p.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                   help="the learning rate: constant, or cosine decay to 0 over the run")
     p.add_argument("--mode", choices=["fused", "sequential"], default="sequential")
     p.add_argument("--dataset", default="fashion-mnist",
                    help="fashion-mnist (installed files) or fashion-mnist-small (shipped)")
