@@ -31,11 +31,12 @@ from pyro_local.models import small_conv
 from pyro_local.nn import LLS, SVP, ContSup, GreedyHeads, backprop_net, local_net
 
 RULES = {
-    "greedy": lambda: (GreedyHeads(), None),
+    "greedy": lambda: (GreedyHeads("linear"), None),
+    "greedy-conv": lambda: (GreedyHeads("conv"), None),
     "svp": lambda: (SVP(), None),
     "lls": lambda: (LLS(), None),
     "lls-mxm": lambda: (LLS(variant="mxm"), None),
-    "contsup": lambda: (GreedyHeads(), ContSup(input=True)),
+    "contsup": lambda: (GreedyHeads("linear"), ContSup(input=True)),
 }
 
 

@@ -37,6 +37,20 @@ def test_bad_configuration_raises_value_error(make, match):
         make()
 
 
+def test_greedy_heads_default_to_conv_on_feature_maps_and_linear_elsewhere():
+    from pyro_local.nn.rules.heads import LinearHead
+
+    stack = tiny_conv()  # conv1-3 give feature maps, fc1 a vector
+
+    def heads(kind):
+        net = local_net(stack, GreedyHeads(*kind))
+        return {name: type(net.get_submodule(name).head) for name in stack.names}
+
+    assert heads(()) == {"conv1": ConvHead, "conv2": ConvHead, "conv3": ConvHead,
+                         "fc1": LinearHead}
+    assert set(heads(("linear",)).values()) == {LinearHead}
+
+
 def test_pooling_shapes():
     a = torch.randn(2, 3, 8, 8)
     assert pool_features(a, 2).shape == (2, 12) and pooled_dim((3, 8, 8), 2) == 12

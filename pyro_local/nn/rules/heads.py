@@ -112,11 +112,14 @@ class GreedyHeads:
     The greedy local-learning baseline: every layer gets its own learned classifier
     and maximises the label's log-likelihood under it.
 
-    :param kind: ``"linear"`` (on the pooled activation) or ``"conv"`` (feature maps;
-        layers with vector or token activations fall back to linear).
+    :param kind: ``"conv"`` (default: on feature maps, the small conv classifier of
+        InfoPro and ContSup; layers with vector or token activations get a linear
+        head) or ``"linear"`` (a linear classifier on the pooled activation, for every
+        layer). On SmallConv (Fashion-MNIST, 20 epochs) the conv heads reach 91.21 %
+        against 90.18 % for linear heads, backprop 92.08 % (docs/results.md section 3).
     """
 
-    kind: HeadKind | str = HeadKind.LINEAR
+    kind: HeadKind | str = HeadKind.CONV
 
     def __post_init__(self):
         coerce_enum_fields(self, {"kind": HeadKind})
