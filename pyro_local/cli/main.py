@@ -72,8 +72,9 @@ TRAIN_FLAGS = [
     ("--structure", "structure", dict(help="Bayesian classifiers' weight posterior: diagonal, "
                                            "low_rank, dense (matrix normal) or mean-field "
                                            f"(default {_D.structure})")),
-    ("--rule", "rule", dict(help="local-smallconv's local rule: svp, lls, greedy, contsup or "
-                                 f"backprop (default {_D.rule})")),
+    ("--rule", "rule", dict(help="local-smallconv's local rule: svp, lls, greedy, contsup "
+                                 "(linear heads), greedy-conv, contsup-conv (conv heads, "
+                                 f"more accurate) or backprop (default {_D.rule})")),
     ("--latent-dims", "latent_dims", dict(type=_positive_int, nargs="+",
                                           help="rectified hierarchy: latent widths, largest "
                                                "next to the data (default: the model's own)")),

@@ -1,6 +1,7 @@
 """The Bayesian recipes: their default widths, and the parameter average that their
 checkpoints carry and that evaluation puts in place."""
 
+import math
 import shutil
 from pathlib import Path
 
@@ -99,3 +100,18 @@ def test_a_local_run_written_by_version_0_1_evaluates(tmp_path):
         main(["--no-progress", "evaluate", "--run", str(run)])
     assert done.value.code == 0
     assert (run / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("rule,head", [("greedy", "LinearHead"), ("greedy-conv", "ConvHead"),
+                                       ("contsup", "LinearHead"), ("contsup-conv", "ConvHead")])
+def test_smallconv_rules_name_their_heads(rule, head):
+    # "greedy" and "contsup" keep the linear heads their saved runs were built with.
+    cfg = RunConfig(recipe="local-smallconv", dataset="fashion-mnist-small", rule=rule,
+                    device="cpu").validate()
+    job = build_job(cfg, CPU)
+    heads = {type(m.head).__name__ for name, m in job.svi.model.named_children()
+             if name.startswith("conv")}
+    assert heads == {head}
+    x, y = _small_train(job, 8)
+    with job.train_context():
+        assert math.isfinite(job.svi.step(x, y).loss)
