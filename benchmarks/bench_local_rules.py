@@ -37,6 +37,7 @@ RULES = {
     "lls": lambda: (LLS(), None),
     "lls-mxm": lambda: (LLS(variant="mxm"), None),
     "contsup": lambda: (GreedyHeads("linear"), ContSup(input=True)),
+    "contsup-conv": lambda: (GreedyHeads("conv"), ContSup(input=True)),
 }
 
 
